@@ -1,0 +1,1 @@
+"""The STAC catalog: pgstac set-up, our own schema, and the STAC API (the ground floor)."""

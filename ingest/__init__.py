@@ -1,0 +1,1 @@
+"""Ingest: sources, download, conversion to COG/COPC, validation, STAC items, registration."""

@@ -1,0 +1,1 @@
+"""Processing: ASL workflows, algorithms, the local executor and the jobs API."""

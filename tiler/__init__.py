@@ -1,0 +1,1 @@
+"""Dynamic tiles of items, collections and searches, read only from our stores."""
