@@ -1,0 +1,92 @@
+"""The single-process app: every service mounted under its path, one lifespan driving them all.
+
+Starlette does not run a mounted app's lifespan, so the root lifespan enters each mounted app's
+own lifespan context (the STAC API's connection pools, the tiler's, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from catalog.api import StacApiSettings, create_stac_app
+from catalog.settings import CatalogSettings
+
+ServiceFactory = Callable[[CatalogSettings], FastAPI]
+
+
+class MountedAtRoot:
+    """Make a mounted service see its mount path as its application root.
+
+    Starlette keeps the outermost root path in ``app_root_path`` for ``request.base_url``;
+    services that build absolute links (stac-fastapi, titiler) then drop the mount path.
+    Setting it to the mount's ``root_path`` makes every link correct under /stac, /tiles, ...
+    and behind a proxy that adds its own prefix. ``url_for`` likewise needs the service's router.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "app_root_path": scope.get("root_path", "")}
+            # url_for must resolve names in the service's own router, not the root's.
+            scope.pop("router", None)
+        await self.app(scope, receive, send)
+
+
+def _stac(settings: CatalogSettings) -> FastAPI:
+    return create_stac_app(settings, StacApiSettings())
+
+
+# Each service: (mount path, factory). Later parts add theirs here (tiles, processes, web map).
+SERVICES: dict[str, tuple[str, ServiceFactory]] = {
+    "stac": ("/stac", _stac),
+}
+
+
+def create_app(settings: CatalogSettings | None = None, services: list[str] | None = None) -> FastAPI:
+    """Mount the chosen services (all by default) in one ASGI app."""
+    settings = settings or CatalogSettings()
+    chosen = services or list(SERVICES)
+    unknown = set(chosen) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {sorted(SERVICES)}")
+    apps = {name: SERVICES[name][1](settings) for name in chosen}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for sub in apps.values():
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            yield
+
+    root = FastAPI(title="stacworks", lifespan=lifespan, docs_url=None, redoc_url=None)
+    for name, sub in apps.items():
+        root.mount(SERVICES[name][0], MountedAtRoot(sub))
+
+    @root.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    if "web" not in apps:
+
+        @root.get("/", include_in_schema=False)
+        async def index() -> RedirectResponse:
+            return RedirectResponse(url="/stac/")
+
+    return root
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn --factory entry point (settings from STACWORKS_* variables)."""
+    services = None
+    import os
+
+    if os.environ.get("STACWORKS_SERVICES"):
+        services = [s for s in os.environ["STACWORKS_SERVICES"].split(",") if s]
+    return create_app(CatalogSettings(), services)

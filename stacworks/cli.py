@@ -1,0 +1,226 @@
+"""The `stacworks` command line: database, serving, loading and the demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from catalog.cluster import LocalCluster, port_free, status, wait_for
+from catalog.errors import CatalogError
+from catalog.settings import CatalogSettings
+
+app = typer.Typer(help="stacworks: a catalog-first Earth-observation platform.", no_args_is_help=True)
+db_app = typer.Typer(help="The catalog database (a private cluster, or STACWORKS_DATABASE_URL).")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Show our errors as one clear line (exit 1), never as a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CatalogError as e:
+            err.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _settings() -> CatalogSettings:
+    return CatalogSettings()
+
+
+def ensure_database(settings: CatalogSettings, *, migrate_schema: bool = True) -> None:
+    """Start the private cluster when we manage it, then install/upgrade the schemas."""
+    from catalog.migrate import migrate
+
+    if settings.managed:
+        LocalCluster(settings).start()
+    wait_for(settings.dsn, timeout=10)
+    if migrate_schema:
+        migrate(settings.dsn)
+
+
+@db_app.command("start")
+@friendly
+def db_start() -> None:
+    """Create (first time) and start the private PostgreSQL + PostGIS cluster."""
+    s = _settings()
+    if not s.managed:
+        err.print("STACWORKS_DATABASE_URL is set: using that database, no cluster to start.")
+        wait_for(s.dsn, timeout=10)
+        return
+    LocalCluster(s).start()
+    out.print(f"database running at {s.safe_dsn} (data in {s.home / 'pgdata'})")
+
+
+@db_app.command("stop")
+@friendly
+def db_stop() -> None:
+    """Stop the private cluster (nothing to do for an external database)."""
+    s = _settings()
+    if s.managed:
+        LocalCluster(s).stop()
+        out.print("database stopped")
+
+
+@db_app.command("status")
+@friendly
+def db_status() -> None:
+    """Say whether the catalog database answers (exit 1 when it does not)."""
+    st = status(_settings())
+    kind = "private cluster" if st.managed else "external database"
+    out.print(f"{kind}: {'running' if st.running else 'not running'} — {st.dsn}")
+    out.print(st.detail)
+    if not st.running:
+        raise typer.Exit(1)
+
+
+@db_app.command("migrate")
+@friendly
+def db_migrate() -> None:
+    """Install or upgrade pgstac and the stacworks schema (idempotent)."""
+    from catalog.migrate import migrate
+
+    s = _settings()
+    wait_for(s.dsn, timeout=10)
+    res = migrate(s.dsn)
+    out.print(f"pgstac {res.pgstac_version}, stacworks schema revision {res.schema_revision}")
+
+
+class LoadMode(str, Enum):
+    insert = "insert"
+    upsert = "upsert"
+    ignore = "ignore"
+
+
+def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) -> None:
+    from catalog.load import count_items, load_paths
+    from catalog.queryables import refresh
+
+    total = count_items(paths)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not err.is_terminal and "--progress" not in sys.argv,
+    ) as progress:
+        task = progress.add_task("loading items", total=total)
+
+        def on_progress(kind: str, n: int) -> None:
+            if kind == "items":
+                progress.advance(task, n)
+
+        summary = load_paths(settings.dsn, paths, mode=mode, progress=on_progress)  # type: ignore[arg-type]
+    refresh(settings.dsn)
+    out.print(f"loaded {summary.collections} collection(s) and {summary.items} item(s) ({mode})")
+
+
+@app.command("load")
+@friendly
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="JSON, NDJSON or FeatureCollection files.")],
+    mode: Annotated[LoadMode, typer.Option(help="What to do with existing ids.")] = LoadMode.insert,
+) -> None:
+    """Bulk-load collections and items (checked before anything is written)."""
+    s = _settings()
+    wait_for(s.dsn, timeout=10)
+    load_with_progress(s, paths, mode.value)
+
+
+def _serve(host: str, port: int, services: list[str] | None, settings: CatalogSettings) -> None:
+    import uvicorn
+
+    from stacworks.app import create_app
+
+    if not port_free(port, host if host not in ("0.0.0.0", "localhost") else "127.0.0.1"):
+        raise CatalogError(f"port {port} on {host} is in use; choose another with --port")
+    application = create_app(settings, services)
+    out.print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
+    uvicorn.run(
+        application, host=host, port=port, proxy_headers=True, forwarded_allow_ips="*",
+        log_level="warning",
+    )
+
+
+@app.command("serve")
+@friendly
+def serve(
+    service: Annotated[
+        str | None, typer.Argument(help="One service alone (stac); all when omitted.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the platform (STAC under /stac, ...) in one process."""
+    from stacworks.app import SERVICES
+
+    if service is not None and service not in SERVICES:
+        raise CatalogError(f"unknown service {service!r}; choose from {sorted(SERVICES)}")
+    s = _settings()
+    ensure_database(s)
+    _serve(host, port, [service] if service else None, s)
+
+
+DEMO_FILES = [
+    "stac/joplin/collection.json",
+    "stac/joplin/index.geojson",
+    "stac/pgstac-test/collections.json",
+    "stac/pgstac-test/items.ndjson",
+]
+
+
+def demo_paths(source: Path) -> list[Path]:
+    """The sample STAC files the offline demo loads from a local data folder."""
+    paths = [source / f for f in DEMO_FILES]
+    for folder in ("stac/earth-search-v1", "stac/planetary-computer"):
+        base = source / folder
+        if (base / "collections").is_dir():
+            paths += sorted(p for p in (base / "collections").glob("*.json") if "queryables" not in p.name)
+            paths += sorted((base / "items").glob("*/*.json"))
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise CatalogError(f"sample data not found: {missing[0]} (pass --from ../shared/data)")
+    return paths
+
+
+@app.command("demo")
+@friendly
+def demo(
+    source: Annotated[
+        Path, typer.Option("--from", help="Local folder of sample data (offline demo).")
+    ] = Path("../shared/data"),
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only, do not serve.")] = False,
+) -> None:
+    """Start the database, load the demo collections and items, and serve."""
+    s = _settings()
+    ensure_database(s)
+    load_with_progress(s, demo_paths(source.resolve()), "upsert")
+    if not no_serve:
+        _serve(host, port, None, s)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
