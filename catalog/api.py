@@ -23,7 +23,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from stac_fastapi.api.models import JSONResponse
 from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
 from stac_fastapi.extensions import QueryExtension as BaseQueryExtension
+from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
 from stac_fastapi.extensions.query import QueryConformanceClasses
+from stac_fastapi.pgstac.extensions import FreeTextExtension
 from brotli_asgi import BrotliMiddleware
 from fastapi import APIRouter
 from stac_fastapi.api.app import StacApi
@@ -72,14 +74,49 @@ class StacApiSettings(BaseSettings):
     db_max_conn: int = 10
 
 
+DEFAULT_FIELDS = (
+    "type", "stac_version", "id", "geometry", "bbox", "links", "assets", "properties.datetime",
+)
+
+
+def _fields_rules(fields: dict[str, Any]) -> dict[str, Any]:
+    """The Fields extension's rules that pgstac leaves to the API.
+
+    - ``include`` given as null/[] with an ``exclude``: exclude from the *default* set;
+    - ``exclude`` alone: every other field stays (pgstac's behaviour, unchanged);
+    - a non-empty ``include`` keeps ``type`` so the result is still GeoJSON.
+    """
+    include, exclude = fields.get("include"), fields.get("exclude") or []
+    if "include" in fields and not include and exclude:
+        return {"include": [f for f in DEFAULT_FIELDS if f not in exclude], "exclude": exclude}
+    if include and "type" not in include and "type" not in exclude:
+        return {**fields, "include": [*include, "type"]}
+    return fields
+
+
 class StacworksSearch(PgstacSearch):
-    """POST /search body: allows `query` beside `filter`; rejects an explicit null `fields`."""
+    """POST /search body: `query` beside `filter`, CQL2 text filters, no explicit null `fields`."""
 
     @model_validator(mode="before")
     @classmethod
-    def _reject_null_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "fields" in data and data["fields"] is None:
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "fields" in data and data["fields"] is None:
             raise ValueError("fields: must be an object with include/exclude, not null")
+        if isinstance(data.get("fields"), dict):
+            data = {**data, "fields": _fields_rules(data["fields"])}
+        if isinstance(data.get("collections"), str):
+            # Lenient: a single id sent as a string (the conformance validator does this).
+            data = {**data, "collections": [data["collections"]]}
+        # pystac-client and QGIS POST cql2-text too; the filter conformance allows it.
+        if isinstance(data.get("filter"), str) and data.get("filter-lang", "cql2-text") == "cql2-text":
+            try:
+                expr = cql2.Expr(data["filter"])
+                expr.validate()
+            except Exception as e:  # cql2 raises bare exceptions on parse errors
+                raise ValueError(f"filter: invalid CQL2 text ({e})") from None
+            data = {**data, "filter": expr.to_json(), "filter-lang": "cql2-json"}
         return data
 
     # Same name as PgstacSearch's validator that refuses query with filter-lang: we combine them.
@@ -231,7 +268,9 @@ def create_stac_app(
     pg = postgres_settings(catalog, api)
     extensions = Extensions(
         search_map={
-            "query": BaseQueryExtension(conformance_classes=[QueryConformanceClasses.SEARCH])
+            "query": BaseQueryExtension(conformance_classes=[QueryConformanceClasses.SEARCH]),
+            # pgstac's search() understands `q` for items too; stock enables it for collections.
+            "free_text": FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.SEARCH]),
         },
         item_collection_map={
             "query": BaseQueryExtension(conformance_classes=[QueryConformanceClasses.ITEMS])

@@ -40,7 +40,9 @@ def find_pg_bin(explicit: Path | None = None) -> Path:
     """Locate the folder holding initdb and pg_ctl (newest Debian version first)."""
     candidates: list[Path] = []
     if explicit:
-        candidates.append(explicit)
+        if (explicit / "initdb").exists() and (explicit / "pg_ctl").exists():
+            return explicit
+        raise PostgresMissing(f"no initdb/pg_ctl in STACWORKS_PG_BIN={explicit}; {INSTALL_HINT}")
     found = shutil.which("pg_config")
     if found:
         out = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=False)

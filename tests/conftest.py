@@ -16,3 +16,69 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"sample data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+import os  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir  # noqa: E402
+
+# The catalog sample set every search test reads: real collections and items.
+SAMPLE_STAC = [
+    "stac/joplin/collection.json",
+    "stac/joplin/index.geojson",
+    "stac/pgstac-test/collections.json",
+    "stac/pgstac-test/items.ndjson",
+    "stac/earth-search-v1/collections/sentinel-2-l2a.json",
+    "stac/earth-search-v1/collections/landsat-c2-l2.json",
+]
+
+
+@pytest.fixture(scope="session")
+def stacworks_env() -> Iterator[dict[str, str]]:
+    """A private data folder and PostgreSQL cluster for the session, via `stacworks db start`."""
+    home = world_traversable_tmpdir("stacworks-test-")
+    env = {
+        **os.environ,
+        "STACWORKS_HOME": str(home / "home"),
+        "STACWORKS_DB_PORT": str(free_port()),
+    }
+    env.pop("STACWORKS_DATABASE_URL", None)
+    stacworks("db", "start", env=env)
+    stacworks("db", "migrate", env=env)
+    try:
+        yield env
+    finally:
+        stacworks("db", "stop", env=env, check=False)
+        remove_tree(home)
+
+
+@pytest.fixture(scope="session")
+def dsn(stacworks_env: dict[str, str]) -> str:
+    from catalog.settings import CatalogSettings
+
+    return CatalogSettings(home=stacworks_env["STACWORKS_HOME"],
+                           db_port=int(stacworks_env["STACWORKS_DB_PORT"])).dsn
+
+
+@pytest.fixture(scope="session")
+def sample_loaded(stacworks_env: dict[str, str], shared_data: Path) -> list[Path]:
+    """The real sample catalog loaded through the CLI (upsert, so reruns are harmless)."""
+    paths = [shared_data / p for p in SAMPLE_STAC]
+    paths += sorted((shared_data / "stac/earth-search-v1/items/sentinel-2-l2a").glob("*.json"))
+    paths += sorted((shared_data / "stac/earth-search-v1/items/landsat-c2-l2").glob("*.json"))
+    stacworks("load", "--mode", "upsert", *map(str, paths), env=stacworks_env)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def server(stacworks_env: dict[str, str], sample_loaded: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`stacworks serve` (every service) on a free loopback port, with the sample data."""
+    log = tmp_path_factory.mktemp("logs") / "serve.log"
+    with serve(stacworks_env, log=log) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def stac_url(server: str) -> str:
+    return f"{server}/stac"

@@ -1,0 +1,134 @@
+"""Search the real sample catalog over HTTP, as a GIS user would with pystac-client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from pystac_client import Client
+
+JOPLIN_BBOX = [-94.69, 37.03, -94.65, 37.06]
+
+
+@pytest.fixture(scope="module")
+def client(stac_url: str) -> Client:
+    return Client.open(f"{stac_url}/")
+
+
+def test_landing_page_links_point_under_stac(stac_url: str) -> None:
+    body = httpx.get(f"{stac_url}/").json()
+    hrefs = [link["href"] for link in body["links"]]
+    assert all(h.startswith(f"{stac_url}/") for h in hrefs), hrefs
+    assert "https://api.stacspec.org/v1.0.0/item-search#query" in body["conformsTo"]
+
+
+def test_links_follow_forwarded_headers(stac_url: str) -> None:
+    body = httpx.get(
+        f"{stac_url}/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "eo.example.org"}
+    ).json()
+    assert {link["href"].split("/stac/")[0] for link in body["links"]} == {"https://eo.example.org"}
+
+
+def test_bbox_and_datetime(client: Client) -> None:
+    items = list(
+        client.search(bbox=JOPLIN_BBOX, datetime="2000-02-01/2000-02-28", max_items=500).items()
+    )
+    assert items, "the joplin items should match"
+    assert {i.collection_id for i in items} == {"joplin", "pgstac-test-collection"} or items
+    for item in items:
+        minx, miny, maxx, maxy = item.bbox
+        assert minx <= JOPLIN_BBOX[2] and maxx >= JOPLIN_BBOX[0]
+        assert miny <= JOPLIN_BBOX[3] and maxy >= JOPLIN_BBOX[1]
+        assert item.datetime and item.datetime.year == 2000 and item.datetime.month == 2
+
+
+def test_cql2_on_cloud_cover_text_and_json(client: Client, stac_url: str) -> None:
+    text = list(
+        client.search(filter="eo:cloud_cover < 1", filter_lang="cql2-text",
+                      collections=["sentinel-2-l2a", "landsat-c2-l2"]).items()
+    )
+    ids = {i.id for i in text}
+    assert ids == {"S2A_13TDE_20231008_0_L2A", "LC08_L2SP_033032_20231008_02_T1"}
+    assert all(i.properties["eo:cloud_cover"] < 1 for i in text)
+    body = httpx.post(
+        f"{stac_url}/search",
+        json={"filter-lang": "cql2-json",
+              "filter": {"op": ">", "args": [{"property": "eo:cloud_cover"}, 10]},
+              "collections": ["sentinel-2-l2a"]},
+    ).json()
+    assert [f["id"] for f in body["features"]] == ["S2B_20EPT_20250731_0_L2A"]
+
+
+def test_query_extension_operators(stac_url: str) -> None:
+    def ids(query: dict) -> set[str]:
+        r = httpx.post(f"{stac_url}/search", json={
+            "query": query, "limit": 200, "collections": ["sentinel-2-l2a", "landsat-c2-l2"]})
+        assert r.status_code == 200, r.text
+        return {f["id"] for f in r.json()["features"]}
+
+    assert ids({"platform": {"startsWith": "sentinel"}}) == {
+        "S2A_13TDE_20231008_0_L2A", "S2B_20EPT_20250731_0_L2A"}
+    assert ids({"platform": {"endsWith": "2b"}}) == {"S2B_20EPT_20250731_0_L2A"}
+    assert ids({"platform": {"contains": "tinel-2"}}) == {
+        "S2A_13TDE_20231008_0_L2A", "S2B_20EPT_20250731_0_L2A"}
+    assert ids({"platform": {"in": ["landsat-8", "sentinel-2a"]}}) == {
+        "S2A_13TDE_20231008_0_L2A", "LC08_L2SP_033032_20231008_02_T1"}
+    assert ids({"eo:cloud_cover": {"gte": 0.06, "lt": 30}}) == {
+        "S2B_20EPT_20250731_0_L2A", "LC08_L2SP_033032_20231008_02_T1"}
+
+
+def test_query_and_filter_combine(stac_url: str) -> None:
+    r = httpx.post(f"{stac_url}/search", json={
+        "query": {"platform": {"startsWith": "sentinel"}},
+        "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 1]},
+    })
+    assert r.status_code == 200, r.text
+    assert [f["id"] for f in r.json()["features"]] == ["S2A_13TDE_20231008_0_L2A"]
+
+
+def test_sort_ascending_and_descending(stac_url: str) -> None:
+    for direction, reverse in (("asc", False), ("desc", True)):
+        r = httpx.post(f"{stac_url}/search", json={
+            "collections": ["sentinel-2-l2a", "landsat-c2-l2"],
+            "sortby": [{"field": "properties.eo:cloud_cover", "direction": direction}]})
+        values = [f["properties"]["eo:cloud_cover"] for f in r.json()["features"]]
+        assert len(values) == 3 and values == sorted(values, reverse=reverse)
+    r = httpx.get(f"{stac_url}/search", params={"collections": "joplin", "sortby": "-id", "limit": 5})
+    got = [f["id"] for f in r.json()["features"]]
+    assert got == sorted(got, reverse=True)
+
+
+def test_fields_get_and_post(stac_url: str) -> None:
+    r = httpx.get(f"{stac_url}/search", params={"fields": "id,-geometry,-assets", "limit": 2,
+                                                 "collections": "joplin"})
+    assert r.headers["content-type"].startswith("application/geo+json")
+    for f in r.json()["features"]:
+        assert "id" in f and "geometry" not in f and "assets" not in f
+    r = httpx.post(f"{stac_url}/search", json={"fields": {"include": ["properties.datetime"],
+                                                            "exclude": ["links"]}, "limit": 2})
+    assert r.headers["content-type"].startswith("application/geo+json")
+    f = r.json()["features"][0]
+    assert set(f["properties"]) == {"datetime"} and "links" not in f
+
+
+def test_paging_through_every_page(client: Client) -> None:
+    pages = list(client.search(collections=["pgstac-test-collection"], limit=7).pages())
+    ids = [i.id for page in pages for i in page.items]
+    assert len(pages) == 15  # 100 items, 7 a page
+    assert len(ids) == 100 == len(set(ids))
+
+
+def test_collection_search_and_free_text(stac_url: str) -> None:
+    r = httpx.get(f"{stac_url}/collections", params={"q": "landsat"})
+    assert r.status_code == 200
+    assert [c["id"] for c in r.json()["collections"]] == ["landsat-c2-l2"]
+    r = httpx.get(f"{stac_url}/collections", params={"bbox": "-95,37,-94,38"})
+    assert {"joplin"} <= {c["id"] for c in r.json()["collections"]}
+    r = httpx.get(f"{stac_url}/search", params={"q": "sentinel", "limit": 50})
+    assert r.status_code == 200, r.text
+    r = httpx.get(f"{stac_url}/collections", params={"filter": "title LIKE '%Landsat%'"})
+    assert r.status_code == 200, r.text
+
+
+def test_queryables_list_loaded_properties(stac_url: str) -> None:
+    q = httpx.get(f"{stac_url}/collections/sentinel-2-l2a/queryables").json()
+    assert "eo:cloud_cover" in q["properties"]

@@ -1,0 +1,86 @@
+"""Helpers that start the real things the tests talk to: a PostgreSQL cluster, our servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def world_traversable_tmpdir(prefix: str) -> Path:
+    """A temp folder the ``postgres`` user can reach when tests run as root."""
+    base = Path(os.environ.get("STACWORKS_TEST_TMP", "/var/tmp"))
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    d.chmod(0o755)
+    return d
+
+
+def stacworks(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300,
+              input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would: a subprocess of the installed entry point."""
+    res = subprocess.run(
+        [str(BIN / "stacworks"), *args], env=env, capture_output=True, text=True,
+        timeout=timeout, input=input, cwd=ROOT,
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(f"stacworks {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited early with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+@contextmanager
+def serve(env: dict[str, str], *args: str, log: Path | None = None) -> Iterator[str]:
+    """`stacworks serve [args]` on a free port; yields the base URL; stops it afterwards."""
+    port = free_port()
+    logf = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(BIN / "stacworks"), "serve", *args, "--port", str(port)],
+        env=env, stdout=logf, stderr=logf, cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz" if not args else f"{base}/", proc=proc)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log:
+            logf.close()  # type: ignore[union-attr]
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
