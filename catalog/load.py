@@ -8,16 +8,19 @@ and progress callbacks for the CLI.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
+import psycopg
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
 from catalog.cluster import connect
-from catalog.errors import InvalidInput, NotFound
+from catalog.errors import CatalogError, Conflict, InvalidInput, NotFound
 
 Mode = Literal["insert", "upsert", "ignore"]
 PYPGSTAC_MODE = {"insert": Methods.insert, "upsert": Methods.upsert, "ignore": Methods.ignore}
@@ -105,6 +108,7 @@ def load_paths(
     summary = LoadSummary(files=[str(p) for p in paths])
     collections: dict[str, dict[str, Any]] = {}
     item_collections: set[str] = set()
+    item_keys: list[tuple[str, str]] = []
     n_items = 0
     for p in paths:
         if not p.is_file():
@@ -118,6 +122,7 @@ def load_paths(
             else:
                 _check_item(rec, where)
                 item_collections.add(rec["collection"])
+                item_keys.append((rec["collection"], rec["id"]))
                 n_items += 1
     missing = item_collections - set(collections)
     if missing:
@@ -129,8 +134,10 @@ def load_paths(
         if missing:
             raise NotFound(f"collection(s) not in the catalog nor in the input: {sorted(missing)}")
 
+    if mode == "insert" and item_keys:
+        _refuse_existing(dsn, item_keys)
     method = PYPGSTAC_MODE[mode]
-    with PgstacDB(dsn=dsn) as db:
+    with translate_load_errors(), PgstacDB(dsn=dsn) as db:
         loader = Loader(db=db)
         if collections:
             loader.load_collections(iter(collections.values()), insert_mode=method)
@@ -154,6 +161,41 @@ def load_paths(
             loader.load_items(items(), insert_mode=method, chunksize=chunksize)
             summary.items = n_items
     return summary
+
+
+def _refuse_existing(dsn: str, keys: list[tuple[str, str]]) -> None:
+    """Insert mode: fail before writing when any id exists (pypgstac commits chunk by chunk)."""
+    dupes = {k for k, n in Counter(keys).items() if n > 1}
+    if dupes:
+        c, i = sorted(dupes)[0]
+        raise Conflict(f"item {i!r} of collection {c!r} appears twice in the input")
+    with connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT i.collection, i.id FROM pgstac.items i "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(collection, id) "
+            "ON i.collection = k.collection AND i.id = k.id LIMIT 1",
+            ([c for c, _ in keys], [i for _, i in keys]),
+        ).fetchone()
+    if row:
+        raise Conflict(
+            f"item {row[1]!r} of collection {row[0]!r} is already in the catalog; "
+            "use --mode upsert or --mode ignore"
+        )
+
+
+@contextmanager
+def translate_load_errors() -> Iterator[None]:
+    """Database refusals during a load, as our vocabulary (pypgstac loads in one transaction
+    per partition chunk; a refusal rolls that chunk back)."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as e:
+        key = (e.diag.message_detail or "").replace("Key (id)=", "id ")
+        raise Conflict(
+            f"already in the catalog: {key or 'an item'}; use --mode upsert or --mode ignore"
+        ) from None
+    except psycopg.Error as e:
+        raise CatalogError(f"the database refused the load: {e.diag.message_primary}") from None
 
 
 def count_items(paths: Iterable[Path]) -> int:
