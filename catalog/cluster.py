@@ -257,7 +257,7 @@ def connect(dsn: str, *, autocommit: bool = False, timeout: int = 5) -> psycopg.
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=timeout)
     except psycopg.OperationalError as e:
         msg = str(e)
-        if "password authentication failed" in msg or "authentication failed" in msg:
+        if "authentication failed" in msg or ("role" in msg and "does not exist" in msg):
             raise BadCredentials(
                 "the database rejected the user name or password (check STACWORKS_DATABASE_URL)"
             ) from None
