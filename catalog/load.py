@@ -20,6 +20,7 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
 from catalog.cluster import connect
+from catalog.queryables import json_type, register_terms
 from catalog.errors import CatalogError, Conflict, InvalidInput, NotFound
 
 Mode = Literal["insert", "upsert", "ignore"]
@@ -95,22 +96,25 @@ def _check_item(rec: dict[str, Any], where: str) -> None:
         raise InvalidInput(f"{where}.properties.datetime", f"item {rec['id']!r} has no datetime")
 
 
-def load_paths(
-    dsn: str,
-    paths: Iterable[Path],
-    *,
-    mode: Mode = "insert",
-    progress: Callable[[str, int], None] | None = None,
-    chunksize: int = 10_000,
-) -> LoadSummary:
-    """Load every collection, then every item, from the files; check all before writing."""
-    paths = [Path(p) for p in paths]
-    summary = LoadSummary(files=[str(p) for p in paths])
-    collections: dict[str, dict[str, Any]] = {}
-    item_collections: set[str] = set()
-    item_keys: list[tuple[str, str]] = []
-    n_items = 0
-    for p in paths:
+@dataclass
+class LoadPlan:
+    """What a first, read-only pass over the input found: enough to refuse bad input early."""
+
+    paths: list[Path]
+    collections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    item_keys: list[tuple[str, str]] = field(default_factory=list)
+    # collection -> property name -> JSON type, so queryables need no table scan afterwards.
+    terms: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_keys)
+
+
+def scan(paths: Iterable[Path]) -> LoadPlan:
+    """Read every record once and check it; nothing is written."""
+    plan = LoadPlan(paths=[Path(p) for p in paths])
+    for p in plan.paths:
         if not p.is_file():
             raise InvalidInput("path", f"{p} is not a readable file")
         for i, rec in enumerate(iter_records(p)):
@@ -118,13 +122,29 @@ def load_paths(
             if _kind(rec, where) == "collection":
                 if not isinstance(rec.get("id"), str):
                     raise InvalidInput(f"{where}.id", "collection id is missing")
-                collections[rec["id"]] = rec
+                plan.collections[rec["id"]] = rec
             else:
                 _check_item(rec, where)
-                item_collections.add(rec["collection"])
-                item_keys.append((rec["collection"], rec["id"]))
-                n_items += 1
-    missing = item_collections - set(collections)
+                plan.item_keys.append((rec["collection"], rec["id"]))
+                terms = plan.terms.setdefault(rec["collection"], {})
+                for name, value in rec["properties"].items():
+                    if name not in terms:
+                        terms[name] = json_type(value)
+    return plan
+
+
+def load_paths(
+    dsn: str,
+    paths: Iterable[Path] | LoadPlan,
+    *,
+    mode: Mode = "insert",
+    progress: Callable[[str, int], None] | None = None,
+    chunksize: int = 10_000,
+) -> LoadSummary:
+    """Load every collection, then every item, from the files; check all before writing."""
+    plan = paths if isinstance(paths, LoadPlan) else scan(paths)
+    summary = LoadSummary(files=[str(p) for p in plan.paths])
+    missing = {c for c, _ in plan.item_keys} - set(plan.collections)
     if missing:
         with connect(dsn) as conn:
             rows = conn.execute(
@@ -134,21 +154,21 @@ def load_paths(
         if missing:
             raise NotFound(f"collection(s) not in the catalog nor in the input: {sorted(missing)}")
 
-    if mode == "insert" and item_keys:
-        _refuse_existing(dsn, item_keys)
+    if mode == "insert" and plan.item_keys:
+        _refuse_existing(dsn, plan.item_keys)
     method = PYPGSTAC_MODE[mode]
     with translate_load_errors(), PgstacDB(dsn=dsn) as db:
         loader = Loader(db=db)
-        if collections:
-            loader.load_collections(iter(collections.values()), insert_mode=method)
-            summary.collections = len(collections)
+        if plan.collections:
+            loader.load_collections(iter(plan.collections.values()), insert_mode=method)
+            summary.collections = len(plan.collections)
             if progress:
-                progress("collections", len(collections))
-        if n_items:
+                progress("collections", len(plan.collections))
+        if plan.n_items:
 
             def items() -> Iterator[dict[str, Any]]:
                 done = 0
-                for p in paths:
+                for p in plan.paths:
                     for rec in iter_records(p):
                         if rec.get("type") == "Feature":  # checked in the first pass
                             yield rec
@@ -159,7 +179,8 @@ def load_paths(
                     progress("items", done % 500)
 
             loader.load_items(items(), insert_mode=method, chunksize=chunksize)
-            summary.items = n_items
+            summary.items = plan.n_items
+    register_terms(dsn, plan.terms)
     return summary
 
 
@@ -196,7 +217,3 @@ def translate_load_errors() -> Iterator[None]:
         ) from None
     except psycopg.Error as e:
         raise CatalogError(f"the database refused the load: {e.diag.message_primary}") from None
-
-
-def count_items(paths: Iterable[Path]) -> int:
-    return sum(1 for p in paths for r in iter_records(Path(p)) if r.get("type") == "Feature")

@@ -3,7 +3,7 @@
 Item searches check filter and sortby terms against the queryables of the searched collections
 (pgstac's ``additional_properties=false`` would do it in SQL, but it also applies to collection
 search, where it rejects the ``type`` term pgstac itself adds). We register the properties loaded
-items carry: pgstac's ``missing_queryables`` after bulk loads, the item's keys after a transaction.
+items carry: the loader's first pass collects them (no table scan), transactions add the item's.
 """
 
 from __future__ import annotations
@@ -18,38 +18,41 @@ import psycopg
 CORE_TERMS = frozenset(
     {"id", "collection", "geometry", "datetime", "start_datetime", "end_datetime", "bbox"}
 )
-JSON_TYPES = {bool: "boolean", int: "number", float: "number", str: "string"}
 
 
-def refresh(dsn: str, collections: list[str] | None = None) -> int:
-    """Register the properties found in the collections' items (all collections when None)."""
-    sql = (
-        "SELECT c.id, m.name, m.definition FROM pgstac.collections c, "
-        "LATERAL pgstac.missing_queryables(c.id, 100, 0) m"
-    )
-    args: tuple[Any, ...] = ()
-    if collections:
-        sql += " WHERE c.id = ANY(%s)"
-        args = (collections,)
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "string"
+
+
+def register_terms(dsn: str, terms: dict[str, dict[str, str]]) -> int:
+    """Make loaded property names queryable for their collection (the loader saw them all)."""
     added = 0
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET search_path TO pgstac, public")
-        rows = conn.execute(sql, args).fetchall()
-        for collection, name, definition in rows:
-            conn.execute(
-                "SELECT pgstac.upsert_queryable(%s, %s::jsonb, NULL, NULL, ARRAY[%s])",
-                (name, psycopg.types.json.Jsonb(definition or {"type": "string"}), collection),
-            )
-            added += 1
+        for collection, props in terms.items():
+            row = conn.execute("SELECT pgstac.get_queryables(%s::text[])", ([collection],)).fetchone()
+            known = set(((row[0] if row else None) or {}).get("properties", {}).keys())
+            for name, kind in props.items():
+                if name in known or name in CORE_TERMS:
+                    continue
+                conn.execute(
+                    "SELECT pgstac.upsert_queryable(%s, %s::jsonb, NULL, NULL, ARRAY[%s])",
+                    (name, json.dumps({"type": kind}), collection),
+                )
+                added += 1
     return added
 
 
 def definition_for(value: Any) -> dict[str, Any]:
-    if isinstance(value, list):
-        return {"type": "array"}
-    if isinstance(value, dict):
-        return {"type": "object"}
-    return {"type": JSON_TYPES.get(type(value), "string")}
+    return {"type": json_type(value)}
 
 
 async def register_item_terms(conn: Any, item: dict[str, Any]) -> None:

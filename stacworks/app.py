@@ -43,9 +43,16 @@ def _stac(settings: CatalogSettings) -> FastAPI:
     return create_stac_app(settings, StacApiSettings())
 
 
+def _tiles(settings: CatalogSettings) -> FastAPI:
+    from tiler import TilerSettings, create_tiler_app
+
+    return create_tiler_app(settings, TilerSettings())
+
+
 # Each service: (mount path, factory). Later parts add theirs here (tiles, processes, web map).
 SERVICES: dict[str, tuple[str, ServiceFactory]] = {
     "stac": ("/stac", _stac),
+    "tiles": ("/tiles", _tiles),
 }
 
 

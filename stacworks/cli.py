@@ -109,10 +109,9 @@ class LoadMode(str, Enum):
 
 
 def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) -> None:
-    from catalog.load import count_items, load_paths
-    from catalog.queryables import refresh
+    from catalog.load import load_paths, scan
 
-    total = count_items(paths)
+    plan = scan(paths)
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -121,14 +120,13 @@ def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) 
         console=err,
         disable=not err.is_terminal and "--progress" not in sys.argv,
     ) as progress:
-        task = progress.add_task("loading items", total=total)
+        task = progress.add_task("loading items", total=plan.n_items)
 
         def on_progress(kind: str, n: int) -> None:
             if kind == "items":
                 progress.advance(task, n)
 
-        summary = load_paths(settings.dsn, paths, mode=mode, progress=on_progress)  # type: ignore[arg-type]
-    refresh(settings.dsn)
+        summary = load_paths(settings.dsn, plan, mode=mode, progress=on_progress)  # type: ignore[arg-type]
     out.print(f"loaded {summary.collections} collection(s) and {summary.items} item(s) ({mode})")
 
 
@@ -214,6 +212,9 @@ def demo(
     s = _settings()
     ensure_database(s)
     load_with_progress(s, demo_paths(source.resolve()), "upsert")
+    from tiler.render import add_default_renders
+
+    add_default_renders(s.dsn)  # render presets, so tiles and WMTS draw with no parameters
     if not no_serve:
         _serve(host, port, None, s)
 

@@ -1,0 +1,1 @@
+"""Tests of the processing part: the ASL interpreter (test_asl_*)."""
