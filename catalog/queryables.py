@@ -63,8 +63,9 @@ async def register_item_terms(conn: Any, item: dict[str, Any]) -> None:
         return
     known = await conn.fetchval("SELECT pgstac.get_queryables($1::text[])", [collection]) or {}
     names = set((known.get("properties") or {}).keys())
+    missing = [n for n in props if n not in names and n not in CORE_TERMS]
     for name, value in props.items():
-        if name not in names and name not in CORE_TERMS:
+        if name in missing:
             await conn.execute(
                 "SELECT pgstac.upsert_queryable($1, $2::text::jsonb, NULL, NULL, ARRAY[$3])",
                 name,
@@ -73,9 +74,25 @@ async def register_item_terms(conn: Any, item: dict[str, Any]) -> None:
             )
 
 
+# get_queryables() aggregates the whole queryables table: too slow to run on every search.
+# The cache is keyed by the table's (row count, max id), a cheap query that changes whenever a
+# queryable is added or removed by any process (a loader, another server).
+_terms_cache: dict[tuple[str, ...] | None, tuple[tuple[int, int], set[str]]] = {}
+
+
 async def known_terms(conn: Any, collections: list[str] | None) -> set[str]:
+    key = tuple(sorted(collections)) if collections else None
+    row = await conn.fetchrow("SELECT count(*), coalesce(max(id), 0) FROM pgstac.queryables")
+    version = (int(row[0]), int(row[1]))
+    hit = _terms_cache.get(key)
+    if hit and hit[0] == version:
+        return hit[1]
     q = await conn.fetchval("SELECT pgstac.get_queryables($1::text[])", collections or None)
-    return CORE_TERMS | set(((q or {}).get("properties") or {}).keys())
+    terms = CORE_TERMS | set(((q or {}).get("properties") or {}).keys())
+    if len(_terms_cache) > 1024:
+        _terms_cache.clear()
+    _terms_cache[key] = (version, terms)
+    return terms
 
 
 def filter_terms(expr: Any) -> set[str]:
