@@ -32,6 +32,32 @@ def json_type(value: Any) -> str:
     return "string"
 
 
+def refresh(dsn: str, collections: list[str] | None = None) -> int:
+    """Register the properties found in the collections' items (all collections when None).
+
+    Uses pgstac's ``missing_queryables`` (a scan of the collections' items): fine for ingest
+    runs and small collections; bulk loads use :func:`register_terms` from their own pass.
+    """
+    sql = (
+        "SELECT c.id, m.name, m.definition FROM pgstac.collections c, "
+        "LATERAL pgstac.missing_queryables(c.id, 100, 0) m"
+    )
+    args: tuple[Any, ...] = ()
+    if collections:
+        sql += " WHERE c.id = ANY(%s)"
+        args = (collections,)
+    added = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET search_path TO pgstac, public")
+        for collection, name, definition in conn.execute(sql, args).fetchall():
+            conn.execute(
+                "SELECT pgstac.upsert_queryable(%s, %s::jsonb, NULL, NULL, ARRAY[%s])",
+                (name, json.dumps(definition or {"type": "string"}), collection),
+            )
+            added += 1
+    return added
+
+
 def register_terms(dsn: str, terms: dict[str, dict[str, str]]) -> int:
     """Make loaded property names queryable for their collection (the loader saw them all)."""
     added = 0

@@ -1,0 +1,172 @@
+"""bench/tiles: PNG tiles through `stacworks serve` vs rio-tiler in-process, same tiles, same run.
+
+A real Sentinel-2 COG (B04 of S2A_29RKH_20200219, 1098 px with overviews) is copied into the
+benchmark's own store and registered as an item; eleven copies make a 10-item search mosaic.
+
+- baseline: ``Reader(path).tile(x, y, z)`` + rescale + PNG render, in this process;
+- ours: ``GET /tiles/collections/{c}/items/{i}/tiles/WebMercatorQuad/{z}/{x}/{y}.png`` with the
+  same rescale, over HTTP (keep-alive), from `stacworks serve`;
+- mosaic: the same tiles from a registered search over 10 items, every item read
+  (``pixel_selection=mean``, pgstac's skip/exit shortcuts off), against the single-item tile.
+
+Both sides are warmed first and then measured in alternation. The last line is one JSON object.
+
+    .venv/bin/python bench/tiles/run.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import morecantile
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir  # noqa: E402
+
+SRC = ROOT.parent / "shared/data/raster/sentinel2-l2a-cog/S2A_29RKH_20200219_0_L2A/B04.tif"
+BBOX = (-11.979, 24.296, -10.874, 25.305)
+COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+RESCALE = (0, 8000)
+N_MOSAIC = 10
+
+
+def tiles() -> list[tuple[int, int, int]]:
+    """Every z9-z11 WebMercator tile wholly inside the scene (32 tiles)."""
+    tms = morecantile.tms.get("WebMercatorQuad")
+    w, s, e, n = BBOX
+    out = []
+    for z in (9, 10, 11):
+        for t in tms.tiles(w, s, e, n, [z]):
+            b = tms.bounds(t)
+            if b.left > w and b.right < e and b.bottom > s and b.top < n:
+                out.append((t.z, t.x, t.y))
+    return out
+
+
+def pct(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else values[0]
+
+
+def catalog(store_root: Path) -> tuple[list[dict], list[dict]]:
+    from objectstore import LocalStore, asset_key
+
+    store = LocalStore(store_root, fsync=False)
+    ring = [[BBOX[0], BBOX[1]], [BBOX[2], BBOX[1]], [BBOX[2], BBOX[3]], [BBOX[0], BBOX[3]],
+            [BBOX[0], BBOX[1]]]
+    colls, items = [], []
+    for cid, n in (("bench-item", 1), ("bench-mosaic", N_MOSAIC)):
+        colls.append({
+            "type": "Collection", "stac_version": "1.0.0", "id": cid, "description": cid,
+            "license": "proprietary", "links": [],
+            "extent": {"spatial": {"bbox": [list(BBOX)]},
+                       "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]}},
+        })
+        for i in range(n):
+            iid = f"{cid}-{i:02d}"
+            key = asset_key(cid, iid, "red", "tif")
+            store.put_file(key, SRC)
+            items.append({
+                "type": "Feature", "stac_version": "1.0.0", "id": iid, "collection": cid,
+                "bbox": list(BBOX), "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"datetime": f"2020-02-{i + 1:02d}T11:00:00Z"}, "links": [],
+                "assets": {"red": {"href": store.href(key), "type": COG_TYPE}},
+            })
+    return colls, items
+
+
+def in_process(path: str, z: int, x: int, y: int) -> bytes:
+    from rio_tiler.io import Reader
+
+    with Reader(path) as src:
+        img = src.tile(x, y, z)
+    img.rescale(in_range=(RESCALE,))
+    return img.render(img_format="PNG")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    import rasterio
+    import rio_tiler
+    import titiler.core
+
+    home = world_traversable_tmpdir("stacworks-bench-tiles-")
+    env = {**os.environ, "STACWORKS_HOME": str(home / "home"),
+           "STACWORKS_DB_PORT": str(free_port())}
+    env.pop("STACWORKS_DATABASE_URL", None)
+    env.pop("STACWORKS_STORE", None)
+    try:
+        stacworks("db", "start", env=env)
+        stacworks("db", "migrate", env=env)
+        colls, items = catalog(home / "home" / "objects")
+        (home / "bench.json").write_text(json.dumps(colls + items))
+        stacworks("load", str(home / "bench.json"), env=env)
+        path = items[0]["assets"]["red"]["href"]
+        grid = tiles()
+        qs = f"assets=red&rescale={RESCALE[0]},{RESCALE[1]}"
+        with serve(env) as base, httpx.Client(timeout=60) as http:
+            search = {"collections": ["bench-mosaic"], "filter-lang": "cql2-json",
+                      "filter": {"op": "=", "args": [{"property": "collection"}, "bench-mosaic"]}}
+            sid = http.post(f"{base}/tiles/searches/register", json=search).json()["id"]
+            item_url = (f"{base}/tiles/collections/bench-item/items/bench-item-00"
+                        "/tiles/WebMercatorQuad")
+            mosaic_url = f"{base}/tiles/searches/{sid}/tiles/WebMercatorQuad"
+            mosaic_qs = f"{qs}&pixel_selection=mean&skipcovered=false&exitwhenfull=false"
+
+            def get(url: str) -> float:
+                t = time.perf_counter()
+                r = http.get(url)
+                elapsed = time.perf_counter() - t
+                r.raise_for_status()
+                assert r.headers["content-type"] == "image/png"
+                return elapsed
+
+            for z, x, y in grid:  # warm: imports, GDAL caches, connection pools
+                in_process(path, z, x, y)
+                get(f"{item_url}/{z}/{x}/{y}.png?{qs}")
+                get(f"{mosaic_url}/{z}/{x}/{y}.png?{mosaic_qs}")
+            base_t, ours_t, mosaic_t = [], [], []
+            for _ in range(args.rounds):
+                for z, x, y in grid:
+                    t = time.perf_counter()
+                    in_process(path, z, x, y)
+                    base_t.append(time.perf_counter() - t)
+                    ours_t.append(get(f"{item_url}/{z}/{x}/{y}.png?{qs}"))
+                    mosaic_t.append(get(f"{mosaic_url}/{z}/{x}/{y}.png?{mosaic_qs}"))
+        b50, o50, m50 = (statistics.median(v) for v in (base_t, ours_t, mosaic_t))
+        result = {
+            "name": "tiles",
+            "baseline_s": round(b50, 5),
+            "ours_s": round(o50, 5),
+            "ratio": round(o50 / b50, 3),
+            "baseline_p95_s": round(pct(base_t, 95), 5),
+            "ours_p95_s": round(pct(ours_t, 95), 5),
+            "mosaic10_p50_s": round(m50, 5),
+            "mosaic10_p95_s": round(pct(mosaic_t, 95), 5),
+            "mosaic10_vs_item_ratio": round(m50 / o50, 3),
+            "tiles": len(grid),
+            "requests_per_side": len(ours_t),
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                        "platform": platform.platform()},
+            "versions": {"titiler": titiler.core.__version__, "rio-tiler": rio_tiler.__version__,
+                         "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__},
+        }
+        print(json.dumps(result))
+    finally:
+        stacworks("db", "stop", env=env, check=False)
+        remove_tree(home)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""The tile service: titiler.pgstac's item, collection and search factories on our seams.
+
+What we change over titiler.pgstac's own ``main`` app (which builds itself at import from
+``TITILER_PGSTAC_*`` variables, so we compose the factories instead of importing it):
+
+- readers open only objects of our store, only as GeoTIFF (:mod:`tiler.readers`); there is no
+  ``/external`` or ``url=`` endpoint at all;
+- request limits on every route (:mod:`tiler.guards`);
+- a collection's default render draws requests that name no assets (:mod:`tiler.render`);
+- Cache-Control by kind, ETag and 304 (:mod:`tiler.caching`);
+- one error vocabulary with stable messages (:mod:`tiler.errors`);
+- a catalog-wide ``/WMTSCapabilities.xml`` (:mod:`tiler.wmts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import jinja2
+import morecantile
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from morecantile.defaults import TileMatrixSets
+from rio_tiler.colormap import cmap as default_cmap
+from rio_tiler.errors import InvalidColorFormat
+from starlette.middleware.cors import CORSMiddleware
+from starlette.templating import Jinja2Templates
+from starlette_cramjam.middleware import CompressionMiddleware
+from titiler.core.dependencies import ColorMapParams
+from titiler.core.factory import (
+    AlgorithmFactory,
+    ColorMapFactory,
+    MultiBaseTilerFactory,
+    TMSFactory,
+)
+from titiler.extensions import stacRenderExtension, wmtsExtension
+from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
+from titiler.pgstac.db import close_db_connection, connect_to_db
+from titiler.pgstac.dependencies import CollectionIdParams, ItemIdParams, SearchIdParams
+from titiler.pgstac.extensions import searchInfoExtension
+from titiler.pgstac.factory import (
+    MosaicTilerFactory,
+    add_search_list_route,
+    add_search_register_route,
+)
+from titiler.pgstac.settings import PostgresSettings
+
+from catalog.settings import CatalogSettings
+from objectstore import ObjectStore, StoreSettings, apply_gdal_env, load_settings
+from objectstore import store_from_settings as _store_from_settings
+
+from .caching import HttpCacheMiddleware
+from .errors import InvalidParameter, add_error_handlers
+from .guards import request_limits
+from .readers import AllowList, ItemReader, MosaicItemReader, StoreReaderParams
+from .render import RenderCatalog, RenderDefaultsMiddleware
+from .settings import TilerSettings
+from .threads import shared_read_pool
+from .wmts import catalog_wmts_router
+
+__all__ = ["colormap_params", "create_tiler_app"]
+
+_IMAGE_MEDIA = {"image/jpeg", "image/jpg", "image/png", "image/jp2", "image/webp", "image/tiff"}
+
+_templates = Jinja2Templates(
+    env=jinja2.Environment(
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        loader=jinja2.ChoiceLoader([
+            jinja2.PackageLoader("titiler.pgstac", "templates"),
+            jinja2.PackageLoader("titiler.core", "templates"),
+        ]),
+    )
+)
+
+
+def colormap_params(
+    colormap_name: Annotated[  # type: ignore[valid-type]
+        Literal[tuple(default_cmap.list())] | None, Query(description="Colormap name")
+    ] = None,
+    colormap: Annotated[
+        str | None, Query(description="JSON encoded custom colormap {value: [r,g,b,a]}")
+    ] = None,
+) -> Any:
+    """titiler's colormap dependency, with every parse failure a 400 naming ``colormap``.
+
+    titiler's own raises a 500 for a non-integer key and a message without the parameter.
+    """
+    try:
+        return ColorMapParams(colormap_name=colormap_name, colormap=colormap)
+    except (HTTPException, InvalidColorFormat, ValueError, TypeError, KeyError) as exc:
+        raise InvalidParameter("colormap", "expected JSON {value: color} or intervals") from exc
+
+
+def _supported_tms(ids: Sequence[str]) -> TileMatrixSets:
+    return TileMatrixSets({tms_id: morecantile.tms.get(tms_id) for tms_id in ids})
+
+
+def create_tiler_app(
+    catalog_settings: CatalogSettings,
+    tiler_settings: TilerSettings | None = None,
+    *,
+    store_settings: StoreSettings | None = None,
+    stores: Sequence[ObjectStore] | None = None,
+) -> FastAPI:
+    """Build the tile service (mount it under ``/tiles`` or serve it alone).
+
+    Args:
+        catalog_settings: where the catalog database is.
+        tiler_settings: limits, caching, TileMatrixSets (``STACWORKS_TILES_*`` when None).
+        store_settings: the object store and GDAL options (``STACWORKS_*`` when None, with the
+            catalog's data folder).
+        stores: the stores tiles may be read from (default: the configured store).
+    """
+    settings = tiler_settings or TilerSettings()
+    store_cfg = store_settings or load_settings(home=catalog_settings.home)
+    allowed = AllowList(tuple(stores) if stores is not None else (_store_from_settings(store_cfg),))
+    supported = _supported_tms(settings.tile_matrix_sets)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # GDAL reads its options from the process environment on every open, in every thread.
+        apply_gdal_env(store_cfg)
+        with shared_read_pool(settings.read_threads):
+            await connect_to_db(
+                app,
+                settings=PostgresSettings(
+                    database_url=catalog_settings.dsn,
+                    db_min_conn_size=settings.db_min_conn,
+                    db_max_conn_size=settings.db_max_conn,
+                ),
+            )
+            try:
+                yield
+            finally:
+                await close_db_connection(app)
+
+    app = FastAPI(
+        title=settings.title,
+        description="Dynamic tiles of the stacworks catalog: items, collections, searches.",
+        openapi_url="/api",
+        docs_url="/api.html",
+        lifespan=lifespan,
+        # Limits apply to every route, whichever factory or extension created it.
+        dependencies=[Depends(request_limits(settings, supported))],
+    )
+    app.state.allowlist = allowed
+    renders = RenderCatalog(app)
+    add_error_handlers(app)
+
+    common: dict[str, Any] = {
+        "supported_tms": supported,
+        "colormap_dependency": colormap_params,
+        "reader_dependency": StoreReaderParams,
+        "templates": _templates,
+    }
+    mosaic_common: dict[str, Any] = {
+        **common,
+        "dataset_reader": MosaicItemReader,
+        "get_renders": renders.for_mosaic,
+        "add_statistics": True,
+        "add_viewer": True,
+        "add_part": True,
+        "extensions": [searchInfoExtension(), mosaicWmtsExtension()],
+    }
+
+    searches = MosaicTilerFactory(
+        path_dependency=SearchIdParams, router_prefix="/searches/{search_id}", **mosaic_common
+    )
+    app.include_router(searches.router, tags=["STAC Search"], prefix="/searches/{search_id}")
+    add_search_list_route(app, prefix="/searches", tags=["STAC Search"])
+    add_search_register_route(
+        app,
+        prefix="/searches",
+        tile_dependencies=[
+            searches.layer_dependency, searches.dataset_dependency,
+            searches.pixel_selection_dependency, searches.process_dependency,
+            searches.render_dependency, searches.assets_accessor_dependency,
+            searches.reader_dependency, searches.backend_dependency,
+        ],
+        tags=["STAC Search"],
+    )
+
+    collections = MosaicTilerFactory(
+        path_dependency=CollectionIdParams,
+        router_prefix="/collections/{collection_id}",
+        **mosaic_common,
+    )
+    # Item routes first: /collections/{c}/items/{i}/... must not be taken for a collection's.
+    items = MultiBaseTilerFactory(
+        reader=ItemReader,
+        path_dependency=ItemIdParams,
+        router_prefix="/collections/{collection_id}/items/{item_id}",
+        add_viewer=True,
+        get_renders=renders.for_item,
+        extensions=[wmtsExtension(), stacRenderExtension()],
+        **common,
+    )
+    app.include_router(
+        items.router, tags=["STAC Item"], prefix="/collections/{collection_id}/items/{item_id}"
+    )
+    app.include_router(
+        collections.router, tags=["STAC Collection"], prefix="/collections/{collection_id}"
+    )
+    app.include_router(TMSFactory(supported_tms=supported, templates=_templates).router,
+                       tags=["Tiling Schemes"])
+    app.include_router(ColorMapFactory(templates=_templates).router, tags=["ColorMaps"])
+    app.include_router(AlgorithmFactory(templates=_templates).router, tags=["Algorithms"])
+    app.include_router(catalog_wmts_router(settings, supported))
+    _add_service_routes(app)
+
+    # Outermost last: CORS, then caching (it sees the final body), render defaults, compression.
+    app.add_middleware(CompressionMiddleware, exclude_mediatype=_IMAGE_MEDIA)
+    app.add_middleware(RenderDefaultsMiddleware, catalog=renders)
+    app.add_middleware(
+        HttpCacheMiddleware,
+        images=settings.cache_control,
+        documents=settings.cache_control_metadata,
+    )
+    if settings.cors_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_list,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+        )
+    return app
+
+
+def _add_service_routes(app: FastAPI) -> None:
+    @app.get("/", tags=["Service"], operation_id="getLanding")
+    def landing(request: Request) -> dict[str, Any]:
+        """Links to what the tile service offers."""
+        base = str(request.base_url)
+        links: list[tuple[str, str, str]] = [
+            ("self", "", "application/json"),
+            ("service-desc", "api", "application/vnd.oai.openapi+json;version=3.0"),
+            ("service-doc", "api.html", "text/html"),
+            ("wmts", "WMTSCapabilities.xml", "application/xml"),
+            ("data", "searches/", "application/json"),
+            ("http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "tileMatrixSets",
+             "application/json"),
+        ]
+        return {
+            "title": app.title,
+            "links": [{"rel": r, "href": base + h, "type": t} for r, h, t in links],
+        }
+
+    @app.get("/healthz", tags=["Service"], operation_id="getHealth")
+    def healthz(request: Request) -> dict[str, Any]:
+        """Whether the catalog database answers."""
+        try:
+            with request.app.state.dbpool.connection(1) as conn:
+                conn.execute("SELECT 1")
+            online = True
+        except Exception:  # any failure means "not online"; details are for the log
+            online = False
+        return {"database_online": online}
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn --factory entry point for the tile service alone."""
+    return create_tiler_app(CatalogSettings(), TilerSettings())
+
