@@ -17,7 +17,7 @@ test: setup
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/mypy catalog objectstore stacworks
+	.venv/bin/mypy catalog objectstore stacworks ingest tiler processing
 
 bench: setup
 	.venv/bin/python bench/search/run.py

@@ -162,8 +162,8 @@ class LocalCluster:
                 os.chown(d, user.pw_uid, user.pw_gid)
             if self.data_dir.exists():
                 os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-            probe = self._cmd(["test", "-w", str(self.run_dir)])
-            if probe.returncode != 0:
+            can_write = self._cmd(["test", "-w", str(self.run_dir)])
+            if can_write.returncode != 0:
                 raise DataFolderNotWritable(
                     f"the 'postgres' user cannot reach {self.home} (a parent folder is not "
                     "traversable); set STACWORKS_HOME to a folder like /var/tmp/stacworks"

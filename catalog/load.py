@@ -75,6 +75,27 @@ def _expand(doc: Any) -> Iterator[dict[str, Any]]:
         raise InvalidInput("record", "expected a JSON object")
 
 
+def _pre_1_0(rec: dict[str, Any]) -> bool:
+    version = str(rec.get("stac_version", "1.0.0"))
+    return version.startswith("0.") or version.startswith("1.0.0-")
+
+
+def migrate(rec: dict[str, Any]) -> dict[str, Any]:
+    """Bring a pre-1.0 STAC object to the current version with pystac's own migration.
+
+    The API serves STAC 1.x and clients (pystac-client, QGIS) refuse older objects; pystac
+    already knows every change between versions, so we do not hand-write any of them.
+    """
+    if not _pre_1_0(rec):
+        return rec
+    from pystac.serialization import identify_stac_object, migrate_to_latest
+
+    try:
+        return migrate_to_latest(rec, identify_stac_object(rec))
+    except Exception as e:  # pystac raises STACTypeError and friends for what it cannot read
+        raise InvalidInput("stac_version", f"cannot migrate {rec.get('id')!r}: {e}") from None
+
+
 def _kind(rec: dict[str, Any], where: str) -> str:
     t = rec.get("type")
     if t == "Collection" or (t is None and "extent" in rec):  # pre-1.0 collections lack type
@@ -117,8 +138,9 @@ def scan(paths: Iterable[Path]) -> LoadPlan:
     for p in plan.paths:
         if not p.is_file():
             raise InvalidInput("path", f"{p} is not a readable file")
-        for i, rec in enumerate(iter_records(p)):
+        for i, raw in enumerate(iter_records(p)):
             where = f"{p.name}[{i}]"
+            rec = migrate(raw)
             if _kind(rec, where) == "collection":
                 if not isinstance(rec.get("id"), str):
                     raise InvalidInput(f"{where}.id", "collection id is missing")
@@ -171,7 +193,7 @@ def load_paths(
                 for p in plan.paths:
                     for rec in iter_records(p):
                         if rec.get("type") == "Feature":  # checked in the first pass
-                            yield rec
+                            yield migrate(rec)
                             done += 1
                             if progress and done % 500 == 0:
                                 progress("items", 500)

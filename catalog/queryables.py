@@ -107,6 +107,7 @@ _terms_cache: dict[tuple[str, ...] | None, tuple[tuple[int, int], set[str]]] = {
 
 
 async def known_terms(conn: Any, collections: list[str] | None) -> set[str]:
+    """Property names a search on these collections may use (cached, see above)."""
     key = tuple(sorted(collections)) if collections else None
     row = await conn.fetchrow("SELECT count(*), coalesce(max(id), 0) FROM pgstac.queryables")
     version = (int(row[0]), int(row[1]))
@@ -114,7 +115,7 @@ async def known_terms(conn: Any, collections: list[str] | None) -> set[str]:
     if hit and hit[0] == version:
         return hit[1]
     q = await conn.fetchval("SELECT pgstac.get_queryables($1::text[])", collections or None)
-    terms = CORE_TERMS | set(((q or {}).get("properties") or {}).keys())
+    terms = set(CORE_TERMS) | set(((q or {}).get("properties") or {}).keys())
     if len(_terms_cache) > 1024:
         _terms_cache.clear()
     _terms_cache[key] = (version, terms)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse
@@ -49,10 +50,60 @@ def _tiles(settings: CatalogSettings) -> FastAPI:
     return create_tiler_app(settings, TilerSettings())
 
 
+def _ingest(settings: CatalogSettings) -> FastAPI:
+    from ingest.api import create_ingest_app
+    from tiler.render import add_default_renders
+
+    return create_ingest_app(  # collections it creates get the tiler's render presets
+        settings, on_new_collection=lambda dsn, cid: add_default_renders(dsn, only=[cid])
+    )
+
+
+def _processes(settings: CatalogSettings) -> FastAPI:
+    from processing.jobs_api import create_processes_app
+
+    return create_processes_app(settings)
+
+
+_WEB_DIST = Path(__file__).resolve().parents[1] / "web_map" / "dist"
+_WEB_MISSING = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>stacworks</title>"
+    "<h1>The web map is not built</h1><p>run make setup to build the web map "
+    "(it writes <code>web_map/dist</code>), then reload this page.</p>"
+    '<p>The STAC API is at <a href="stac/">stac/</a>.</p></html>'
+)
+
+
+def _web(settings: CatalogSettings) -> FastAPI:
+    """The web map's static build, or a page that says how to build it (checked per request)."""
+    from starlette.responses import HTMLResponse
+    from starlette.staticfiles import StaticFiles
+
+    static = StaticFiles(directory=_WEB_DIST, html=True, check_dir=False)
+
+    async def web(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not (_WEB_DIST / "index.html").is_file():
+            await HTMLResponse(_WEB_MISSING, status_code=503)(scope, receive, send)
+            return
+        await static(scope, receive, send)
+
+    app = FastAPI(title="stacworks web map", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/", web)
+    return app
+
+
 # Each service: (mount path, factory). Later parts add theirs here (tiles, processes, web map).
 SERVICES: dict[str, tuple[str, ServiceFactory]] = {
     "stac": ("/stac", _stac),
+    "ingest": ("/ingest", _ingest),
     "tiles": ("/tiles", _tiles),
+    "processes": ("/processes", _processes),
+    "web": ("/", _web),  # mounted last by create_app: "/" matches every path
+}
+# Services answering on several root paths with one instance (OGC API - Processes: /processes,
+# /jobs, plus /workflows and /algorithms), routed on the full path.
+ROOT_ROUTED: dict[str, tuple[str, ...]] = {
+    "processes": ("/processes", "/jobs", "/workflows", "/algorithms"),
 }
 
 
@@ -74,6 +125,13 @@ def create_app(settings: CatalogSettings | None = None, services: list[str] | No
 
     root = FastAPI(title="stacworks", lifespan=lifespan, docs_url=None, redoc_url=None)
     for name, sub in apps.items():
+        if SERVICES[name][0] == "/":
+            continue  # below, after every other service and route
+        if name in ROOT_ROUTED:
+            from processing.jobs_api import RootPaths
+
+            root.router.routes.append(RootPaths(ROOT_ROUTED[name], MountedAtRoot(sub)))
+            continue
         root.mount(SERVICES[name][0], MountedAtRoot(sub))
 
     @root.get("/healthz", include_in_schema=False)
@@ -85,6 +143,11 @@ def create_app(settings: CatalogSettings | None = None, services: list[str] | No
         @root.get("/", include_in_schema=False)
         async def index() -> RedirectResponse:
             return RedirectResponse(url="/stac/")
+
+    # Mounted at "/" last, so the web map shadows neither a service nor /healthz.
+    for name, sub in apps.items():
+        if SERVICES[name][0] == "/":
+            root.mount("/", MountedAtRoot(sub))
 
     return root
 

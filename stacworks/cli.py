@@ -219,6 +219,62 @@ def demo(
         _serve(host, port, None, s)
 
 
+def _ensure_database_quietly(settings: CatalogSettings) -> None:
+    """ensure_database, minus the migration pass when our schema is already at head: ingest
+    commands run often (and in tests), and importing pypgstac + alembic costs ~2 s each time."""
+    import psycopg
+
+    if settings.managed:
+        LocalCluster(settings).start()
+    wait_for(settings.dsn, timeout=10)
+    try:
+        with psycopg.connect(settings.dsn) as conn:
+            row = conn.execute("SELECT version_num FROM stacworks.alembic_version").fetchone()
+    except psycopg.Error:
+        row = None
+    heads = sorted(p.stem.split("_", 1)[0] for p in
+                   (Path(__file__).parents[1] / "catalog/migrations/versions").glob("[0-9]*.py"))
+    if row is None or not heads or row[0] != heads[-1]:
+        ensure_database(settings)
+
+
+def _default_renders(dsn: str, collection_id: str) -> None:
+    """A collection created by ingest gets the tiler's render presets, like the demo's."""
+    from tiler.render import add_default_renders
+
+    add_default_renders(dsn, only=[collection_id])
+
+
+def _register_ingest() -> None:
+    """`stacworks ingest ...` and `stacworks worker` (built by ingest, given our DB set-up)."""
+    from ingest.cli import build_cli
+
+    ingest_app, run_worker = build_cli(_ensure_database_quietly, _default_renders)
+    app.add_typer(ingest_app, name="ingest")
+
+    @app.command("worker")
+    def worker(
+        concurrency: Annotated[int, typer.Option(min=1, help="Products processed at once.")] = 1,
+    ) -> None:
+        """Process queued ingest products until stopped (Ctrl-C finishes running ones)."""
+        run_worker(concurrency)
+
+
+_register_ingest()
+
+
+def _register_processing() -> None:
+    """`stacworks algorithm ...` and `stacworks workflow ...` (built by processing)."""
+    from processing.cli import build_cli
+
+    algorithm_app, workflow_app = build_cli(_ensure_database_quietly)
+    app.add_typer(algorithm_app, name="algorithm")
+    app.add_typer(workflow_app, name="workflow")
+
+
+_register_processing()
+
+
 def main() -> None:
     app()
 

@@ -82,3 +82,18 @@ def server(stacworks_env: dict[str, str], sample_loaded: list[Path], tmp_path_fa
 @pytest.fixture(scope="session")
 def stac_url(server: str) -> str:
     return f"{server}/stac"
+
+
+# Ingest end-to-end fixtures: loopback STAC + file server, eodag kept offline, moto S3.
+from tests.ingest.fixtures import (  # noqa: E402,F401
+    eodag_offline,
+    ingest_env,
+    ingest_home,
+    ingest_s3,
+    ingest_server,
+    ingest_stac_url,
+    loopback,
+)
+
+# Processing (jobs API) fixtures: input items, the example algorithms registered, an API client.
+from tests.processing.jobs_fixtures import api, processing_data  # noqa: E402,F401

@@ -6,7 +6,7 @@ from sqlalchemy import create_engine, text
 from catalog.models import SCHEMA, Base
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
+url = config.get_main_option("sqlalchemy.url") or ""
 engine = create_engine(url)
 with engine.begin() as connection:
     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))

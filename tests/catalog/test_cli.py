@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 import socket
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _write(tmp: Path, name: str, doc: object) -> Path:
 
 
 @pytest.fixture()
-def cli_collection(tmp_path: Path, shared_data: Path) -> tuple[Path, Path, str]:
+def cli_collection(tmp_path: Path, shared_data: Path, dsn: str) -> Iterator[tuple[Path, Path, str]]:
     coll = json.loads((shared_data / "stac/joplin/collection.json").read_text())
     cid = f"cli-{tmp_path.name[-12:].lower().replace('_', '-')}"
     coll["id"] = cid
@@ -37,7 +38,13 @@ def cli_collection(tmp_path: Path, shared_data: Path) -> tuple[Path, Path, str]:
     for f in items:
         f["collection"] = cid
     ndjson = "\n".join(json.dumps(f) for f in items) + "\n"
-    return _write(tmp_path, "c.json", coll), _write(tmp_path, "items.ndjson", ndjson), cid
+    yield _write(tmp_path, "c.json", coll), _write(tmp_path, "items.ndjson", ndjson), cid
+    # Copies of joplin items: remove them so searches over Joplin elsewhere see only joplin.
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pgstac.collections WHERE id = %s", (cid,)).fetchone():
+            conn.execute("SELECT pgstac.delete_collection(%s)", (cid,))
 
 
 def test_db_status_reports_running(stacworks_env: dict[str, str]) -> None:

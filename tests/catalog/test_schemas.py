@@ -69,7 +69,7 @@ def test_served_items_are_valid_stac(stac_url: str, sample_loaded: list[Path]) -
 
 def test_served_collections_are_valid_stac(stac_url: str) -> None:
     for c in httpx.get(f"{stac_url}/collections").json()["collections"]:
-        if c.get("stac_version", "").startswith("1."):
+        if c.get("stac_version") in ("1.0.0", "1.1.0"):  # the versions the mirror holds
             validate_stac(c)
 
 

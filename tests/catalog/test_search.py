@@ -132,3 +132,14 @@ def test_collection_search_and_free_text(stac_url: str) -> None:
 def test_queryables_list_loaded_properties(stac_url: str) -> None:
     q = httpx.get(f"{stac_url}/collections/sentinel-2-l2a/queryables").json()
     assert "eo:cloud_cover" in q["properties"]
+
+
+def test_pre_1_0_objects_are_migrated_on_load(stac_url: str) -> None:
+    """pgstac-test's collection and items are STAC 1.0.0-beta.2; the loader migrates them."""
+    r = httpx.get(f"{stac_url}/collections/pgstac-test-collection")
+    assert r.status_code == 200
+    assert r.json()["type"] == "Collection" and r.json()["stac_version"] == "1.1.0"
+    item = httpx.get(f"{stac_url}/collections/pgstac-test-collection/items", params={"limit": 1}).json()
+    assert item["features"][0]["stac_version"] == "1.1.0"
+    ids = [c["id"] for c in httpx.get(f"{stac_url}/collections", params={"limit": 100}).json()["collections"]]
+    assert "pgstac-test-collection" in ids

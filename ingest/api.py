@@ -1,0 +1,129 @@
+"""The ingest HTTP API: start a run, list runs, read one run's status (mounted at /ingest).
+
+Runs are processed by `stacworks worker` processes (or one embedded in the app when
+``STACWORKS_INGEST_SERVE_WORKER`` is on); the API only searches, records and queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
+
+from catalog.settings import CatalogSettings
+from ingest.errors import IngestError
+from ingest.pipeline import Services
+from ingest.runs import list_runs, run_status
+from ingest.service import start_run
+from ingest.settings import IngestSettings
+from ingest.sources import SOURCE_NAMES, SearchQuery
+from objectstore import DEFAULT_STATUS_CODES, ObjectStore, StoreError, store_from_settings
+
+log = logging.getLogger(__name__)
+
+
+class RunRequest(BaseModel):
+    """What to ingest: the same options as `stacworks ingest`."""
+
+    source: str = Field(description=f"One of {', '.join(SOURCE_NAMES)}.")
+    collection: str | None = Field(default=None, description="Collection to search / fill.")
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="west, south, east, north (EPSG:4326)."
+    )
+    datetime: str | None = Field(default=None, description="RFC 3339 instant or interval.")
+    max_cloud: float | None = Field(default=None, ge=0, le=100, description="eo:cloud_cover max.")
+    limit: int | None = Field(default=None, ge=1, le=10_000, description="At most this many.")
+    urls: list[str] = Field(default_factory=list, description="For source 'urls'.")
+    assets: list[str] = Field(default_factory=list, description="Only these asset keys.")
+    ids: list[str] = Field(default_factory=list, description="Only these source item ids.")
+
+    def query(self) -> SearchQuery:
+        return SearchQuery(
+            collection=self.collection,
+            bbox=self.bbox,
+            datetime=self.datetime,
+            max_cloud=self.max_cloud,
+            limit=self.limit,
+            urls=tuple(self.urls),
+            assets=tuple(self.assets),
+            ids=tuple(self.ids),
+        )
+
+
+def _error(code: str, description: str, status: int) -> JSONResponse:
+    return JSONResponse({"code": code, "description": description}, status_code=status)
+
+
+def create_ingest_app(
+    catalog: CatalogSettings | None = None,
+    settings: IngestSettings | None = None,
+    store: ObjectStore | None = None,
+    on_new_collection: Callable[[str, str], object] | None = None,
+) -> FastAPI:
+    """The ingest service; each part can be passed in (tests, other deployments)."""
+    catalog = catalog or CatalogSettings()
+    settings = settings or IngestSettings()
+    svc = Services(catalog, settings, store or store_from_settings(), on_new_collection)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if settings.serve_worker:
+            from ingest.worker import run_worker
+
+            task = asyncio.create_task(run_worker(svc, install_signal_handlers=False))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    app = FastAPI(title="stacworks ingest", lifespan=lifespan)
+    app.state.services = svc
+
+    @app.exception_handler(IngestError)
+    async def on_ingest_error(request: Request, exc: IngestError) -> JSONResponse:
+        return _error(type(exc).__name__, str(exc), exc.status_code)
+
+    @app.exception_handler(StoreError)
+    async def on_store_error(request: Request, exc: StoreError) -> JSONResponse:
+        status = next(c for t, c in DEFAULT_STATUS_CODES.items() if isinstance(exc, t))
+        log.warning("store error: %s", exc)
+        return _error("StoreError", "the object store is not available", status)
+
+    @app.post("/runs", status_code=201, summary="Start an ingest run")
+    async def post_run(body: RunRequest) -> JSONResponse:
+        started = await run_in_threadpool(start_run, svc, body.source, body.query())
+        status = await run_in_threadpool(run_status, svc.dsn, started.run_id)
+        status["message"] = started.summary()
+        return JSONResponse(status, status_code=201, headers={"Location": f"runs/{started.run_id}"})
+
+    @app.get("/runs", summary="Recent ingest runs")
+    async def get_runs(
+        limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first.")] = 50,
+    ) -> dict[str, Any]:
+        return {"runs": await run_in_threadpool(list_runs, svc.dsn, limit)}
+
+    @app.get("/runs/{run_id}", summary="One run: counts, timings, per-product status")
+    async def get_run(run_id: int) -> dict[str, Any]:
+        return await run_in_threadpool(run_status, svc.dsn, run_id)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> dict[str, Any]:
+        return {
+            "service": "ingest",
+            "sources": list(SOURCE_NAMES),
+            "links": [{"rel": "runs", "href": "runs"}],
+        }
+
+    return app

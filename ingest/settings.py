@@ -1,0 +1,99 @@
+"""Ingest settings (env prefix ``STACWORKS_INGEST_``): provider credentials, queue, work folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    """Everything ingest needs beyond the catalog and the store settings.
+
+    Credentials are ``SecretStr``: they reach eodag's provider configuration in memory and are
+    never logged or echoed (``repr`` masks them).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="STACWORKS_INGEST_", extra="ignore")
+
+    work_dir: Path | None = Field(
+        default=None,
+        description="Scratch folder for downloads and conversions; default $STACWORKS_HOME/"
+        "ingest-work. One sub-folder per product, removed when the product ends.",
+    )
+    queue: str = Field(default="ingest", description="procrastinate queue of ingest jobs.")
+    max_attempts: int = Field(
+        default=5, ge=1, description="Attempts per product on transient errors."
+    )
+    retry_wait_s: float = Field(
+        default=2.0, ge=0, description="First retry delay; doubles each time."
+    )
+    http_timeout_s: float = Field(
+        default=60, gt=0, description="Connect/read timeout of downloads."
+    )
+    heartbeat_s: float = Field(default=10, gt=0, description="Worker heartbeat interval.")
+    stalled_after_s: float = Field(
+        default=30,
+        gt=0,
+        description="A worker silent this long is dead: its running products are retried.",
+    )
+    store_tmp_grace_s: float = Field(
+        default=3600,
+        ge=0,
+        description="A worker removes the local store's temp files older than this on start "
+        "(left by a killed writer). Keep it above the longest single upload.",
+    )
+    cog_profile: str = Field(default="deflate", description="rio-cogeo profile (lossless).")
+    schema_mirror: Path | None = Field(
+        default=None,
+        description="Folder mirroring the STAC JSON schema URLs (offline validation); when "
+        "unset, schemas are fetched from their URLs.",
+    )
+    validate_items: Literal["strict", "warn", "off"] = Field(
+        default="strict", description="Fail a product whose item breaks the STAC schemas."
+    )
+    # Provider credentials (only from the environment or a .env file; never logged).
+    cdse_username: SecretStr | None = None
+    cdse_password: SecretStr | None = None
+    usgs_username: SecretStr | None = None
+    usgs_password: SecretStr | None = Field(
+        default=None, description="USGS M2M application token (eodag calls it password)."
+    )
+    planetary_computer_key: SecretStr | None = Field(
+        default=None, description="Optional Planetary Computer subscription key (SAS signing)."
+    )
+    serve_worker: bool = Field(
+        default=False,
+        description="Run one ingest worker inside `stacworks serve` (single-machine mode).",
+    )
+
+    @field_validator("cog_profile")
+    @classmethod
+    def _known_profile(cls, v: str) -> str:
+        # Checked against the converter's list, imported here so that loading the CLI does
+        # not import rasterio.
+        from typing import get_args
+
+        from ingest.convert.cog import CogProfile
+
+        if v not in get_args(CogProfile):
+            raise ValueError(f"unknown COG profile {v!r}; choose from {get_args(CogProfile)}")
+        return v
+
+    @model_validator(mode="after")
+    def _pairs(self) -> IngestSettings:
+        for who in ("cdse", "usgs"):
+            if (getattr(self, f"{who}_username") is None) != (
+                getattr(self, f"{who}_password") is None
+            ):
+                raise ValueError(
+                    f"set both STACWORKS_INGEST_{who.upper()}_USERNAME and _PASSWORD, or neither"
+                )
+        if self.stalled_after_s <= self.heartbeat_s:
+            raise ValueError("STACWORKS_INGEST_STALLED_AFTER_S must exceed the heartbeat interval")
+        return self
+
+    def work_root(self, home: Path) -> Path:
+        return (self.work_dir or home / "ingest-work").absolute()

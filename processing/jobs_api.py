@@ -1,0 +1,473 @@
+"""The jobs API: OGC API - Processes Part 1 conventions (``/processes``, ``/jobs``), plus the
+registry of algorithms (``/algorithms``) and workflows (``/workflows``).
+
+One FastAPI app owns all four root paths and routes on the full path; the composed server
+sends it every request under them (see :class:`RootPaths`), so links and ids mean the same
+whether the service runs alone or inside ``stacworks serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette._utils import get_route_path
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from catalog.settings import CatalogSettings
+from objectstore import ObjectStore, store_from_settings
+from objectstore.settings import StoreSettings, load_settings
+from processing.algorithms import AlgorithmSpec, algorithm_from_document
+from processing.db import Database
+from processing.errors import (
+    STATUS_CODES,
+    InvalidInput,
+    JobFailed,
+    ProcessingError,
+    ResultNotReady,
+)
+from processing.executions import ExecutionManager, Process
+from processing.settings import ProcessingSettings
+from processing.store import FINISHED
+from processing.workflows import WorkflowSpec, workflow_from_document
+
+__all__ = ["ROOT_PATHS", "RootPaths", "create_processes_app"]
+
+#: The root paths this service answers on.
+ROOT_PATHS = ("/processes", "/jobs", "/workflows", "/algorithms")
+_FOLLOW_POLL_SECONDS = 0.3
+#: A JSON request body of any shape: documents are validated by our own models, so that errors
+#: name the document's fields rather than FastAPI's.
+Json = Annotated[Any, Body()]
+
+
+class RootPaths(BaseRoute):
+    """A root-router route sending every request under ``prefixes`` to one app, path unchanged.
+
+    A ``Mount`` strips its path (the app would see ``/{id}`` under both ``/processes`` and
+    ``/jobs``) and does not match the bare prefix (``/jobs`` without a slash, which a catch-all
+    mount at ``/`` would then answer). This route matches ``/jobs`` and ``/jobs/...`` alike and
+    leaves the full path for the app's own routes.
+    """
+
+    def __init__(self, prefixes: Sequence[str], app: ASGIApp) -> None:
+        self.prefixes = tuple(p.rstrip("/") for p in prefixes)
+        self.app = app
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] in ("http", "websocket"):
+            path = get_route_path(scope)
+            for prefix in self.prefixes:
+                if path == prefix or path.startswith(prefix + "/"):
+                    return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _problem(status: int, type_uri: str, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": type_uri, "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+    )
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    """Our errors and request-validation errors as OGC exception documents, in one place."""
+
+    @app.exception_handler(ProcessingError)
+    async def _ours(request: Request, exc: ProcessingError) -> JSONResponse:
+        status = STATUS_CODES.get(type(exc), exc.status_code)
+        return _problem(status, exc.type_uri, exc.title, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        return _problem(400, InvalidInput.type_uri, InvalidInput.title, f"{loc}: {err['msg']}")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _process_summary(process: Process, base: str) -> dict[str, Any]:
+    workflow, algorithm = process.workflow, process.algorithm
+    return {
+        "id": process.id,
+        "title": workflow.title or process.id,
+        "description": workflow.description,
+        "version": algorithm.version if algorithm else str(workflow.version),
+        "keywords": ["algorithm"] if algorithm else ["workflow"],
+        "jobControlOptions": ["async-execute", "dismiss"],
+        "outputTransmission": ["reference"],
+        "links": [
+            {"href": f"{base}/processes/{process.id}", "rel": "self",
+             "type": "application/json", "title": "process description"},
+            {"href": f"{base}/processes/{process.id}/execution",
+             "rel": "http://www.opengis.net/def/rel/ogc/1.0/execute", "title": "execute"},
+        ],
+    }
+
+
+def _process_description(process: Process, base: str) -> dict[str, Any]:
+    ref = {"oneOf": [
+        {"type": "string", "description": "collection/id or a STAC item URL"},
+        {"type": "object", "required": ["collection", "id"],
+         "properties": {"collection": {"type": "string"}, "id": {"type": "string"}}},
+    ]}
+    description = _process_summary(process, base)
+    description["inputs"] = {
+        "items": {"title": "Input items", "description": "The STAC items to process.",
+                  "minOccurs": 0, "schema": {"type": "array", "items": ref}},
+        "collection": {"title": "Collection of ids", "minOccurs": 0,
+                       "schema": {"type": "string"}},
+        "ids": {"title": "Item ids in that collection", "minOccurs": 0,
+                "schema": {"type": "array", "items": {"type": "string"}}},
+        "search": {"title": "STAC item search", "description": "Items found by this search "
+                   "(collections, bbox, datetime, filter, ids, limit).", "minOccurs": 0,
+                   "schema": {"type": "object"}},
+        "parameters": {"title": "Parameters", "minOccurs": 0,
+                       "schema": process.workflow.parameters},
+    }
+    description["outputs"] = {
+        "items": {"title": "Output items", "description": "STAC items registered in the "
+                  f"collection {process.workflow.collection!r}",
+                  "schema": {"type": "object", "contentMediaType": "application/geo+json"}},
+    }
+    if process.algorithm is None:
+        description["workflow"] = {"id": process.workflow.id,
+                                   "version": process.workflow.version,
+                                   "asl": f"{base}/workflows/{process.workflow.id}/asl"}
+    return description
+
+
+class JobsService:
+    """The endpoints' logic, on an :class:`ExecutionManager` (the seam tests swap)."""
+
+    def __init__(self, manager: ExecutionManager) -> None:
+        self.manager = manager
+
+    def progress(self, row: Mapping[str, Any]) -> tuple[int, dict[str, dict[str, int]]]:
+        states = self.manager.executions.state_progress(row["id"])
+        if row["status"] == "successful":
+            return 100, states
+        top = len(row["definition"].get("States") or {})
+        entered = sum(s["entered"] for s in states.values())
+        done = sum(s["succeeded"] for s in states.values())
+        pending_top = max(0, top - len([n for n in states if n in row["definition"]["States"]]))
+        total = max(1, entered + pending_top)
+        return min(99, int(100 * done / total)), states
+
+    def status_info(self, row: Mapping[str, Any], base: str, *, detail: bool) -> dict[str, Any]:
+        job = f"{base}/jobs/{row['id']}"
+        info: dict[str, Any] = {
+            "jobID": row["id"],
+            "processID": row["process_id"],
+            "type": "process",
+            "status": row["status"],
+            "message": row["cause"] or row["status"],
+            "created": _iso(row["created_at"]),
+            "started": _iso(row["started_at"]),
+            "finished": _iso(row["finished_at"]),
+            "updated": _iso(row["updated_at"]),
+            "workflow": {"id": row["workflow_id"], "version": row["workflow_version"]},
+            "links": [
+                {"href": job, "rel": "self", "type": "application/json"},
+                {"href": f"{job}/logs", "rel": "logs", "type": "application/json"},
+                {"href": f"{job}/history", "rel": "history", "type": "application/json"},
+            ],
+        }
+        if row["status"] == "successful":
+            info["links"].append({"href": f"{job}/results",
+                                  "rel": "http://www.opengis.net/def/rel/ogc/1.0/results",
+                                  "type": "application/json"})
+        if row["error"]:
+            info["error"] = row["error"]
+            info["cause"] = row["cause"]
+        if detail:
+            info["progress"], info["states"] = self.progress(row)
+            runs = self.manager.executions.task_runs(row["id"])
+            info["cost"] = {
+                "usd": round(sum(r["cost_usd"] or 0 for r in runs), 6),
+                "task_runs": len(runs),
+                "seconds": round(sum(r["duration_seconds"] or 0 for r in runs), 3),
+                "estimate": "Fargate on-demand prices, 1-minute minimum per task",
+            }
+            info["run"] = row["run"]
+        else:
+            info["progress"] = 100 if row["status"] == "successful" else None
+        return info
+
+    def results(self, execution_id: str) -> dict[str, Any]:
+        row = self.manager.executions.get(execution_id)
+        if row["status"] in ("accepted", "running"):
+            raise ResultNotReady(f"job {execution_id} is {row['status']}")
+        if row["status"] != "successful":
+            raise JobFailed(f"job {execution_id} {row['status']}: "
+                            f"{row['error'] or ''} {row['cause'] or ''}".strip())
+        keys: list[tuple[str, str]] = []
+        for run in self.manager.executions.task_runs(execution_id):
+            if run["status"] == "succeeded":
+                for out in run["outputs"].get("Outputs") or []:
+                    if "collection" in out and (out["collection"], out["id"]) not in keys:
+                        keys.append((out["collection"], out["id"]))
+        features = []
+        with psycopg.connect(self.manager.dsn) as conn:
+            for collection, item_id in keys:
+                found = conn.execute("SELECT pgstac.get_item(%s, %s)",
+                                     (item_id, collection)).fetchone()
+                if found and found[0]:
+                    features.append(found[0])
+        return {"items": {"type": "FeatureCollection", "features": features},
+                "output": row["output"]}
+
+    def logs(self, execution_id: str, task: int | None) -> dict[str, Any]:
+        self.manager.executions.get(execution_id)
+        lines = self.manager.executions.logs(execution_id, task_run_id=task)
+        by_task: dict[int | None, list[dict[str, Any]]] = {}
+        for line in lines:
+            by_task.setdefault(line["task_run_id"], []).append(
+                {"id": line["id"], "time": _iso(line["timestamp"]), "stream": line["stream"],
+                 "message": line["message"]})
+        tasks = []
+        for run in self.manager.executions.task_runs(execution_id):
+            if task is not None and run["id"] != task:
+                continue
+            tasks.append({
+                "id": run["id"], "state": run["state_name"], "state_path": run["state_path"],
+                "map_index": run["map_index"], "retry": run["retry_count"], "run": run["run"],
+                "algorithm": run["algorithm"], "version": run["algorithm_version"],
+                "status": run["status"], "exit_code": run["exit_code"],
+                "started": _iso(run["started_at"]), "finished": _iso(run["finished_at"]),
+                "duration_seconds": run["duration_seconds"], "cpu": run["cpu"],
+                "memory": run["memory"], "cost_usd": run["cost_usd"],
+                "error": run["error"], "cause": run["cause"],
+                "lines": by_task.get(run["id"], []),
+            })
+        return {"jobID": execution_id, "tasks": tasks}
+
+    def follow(self, execution_id: str, task: int | None, after: int) -> Iterator[bytes]:
+        """NDJSON: every log line as it is written, then the job's final status."""
+        store = self.manager.executions
+        last = after
+        while True:
+            status = store.get(execution_id)["status"]
+            lines = store.logs(execution_id, after=last, task_run_id=task)
+            for line in lines:
+                last = line["id"]
+                yield (json.dumps({"id": line["id"], "task": line["task_run_id"],
+                                   "state_path": line["state_path"],
+                                   "map_index": line["map_index"], "stream": line["stream"],
+                                   "time": _iso(line["timestamp"]),
+                                   "message": line["message"]}) + "\n").encode()
+            if status in FINISHED and not lines:
+                yield (json.dumps({"status": status}) + "\n").encode()
+                return
+            if not lines:
+                time.sleep(_FOLLOW_POLL_SECONDS)
+
+
+def create_processes_app(
+    catalog_settings: CatalogSettings,
+    settings: ProcessingSettings | None = None,
+    *,
+    store_settings: StoreSettings | None = None,
+    object_store: ObjectStore | None = None,
+) -> FastAPI:
+    """Build the jobs service (route ``ROOT_PATHS`` to it with :class:`RootPaths`)."""
+    settings = settings or ProcessingSettings()
+    store_cfg = store_settings or load_settings(home=catalog_settings.home)
+    db = Database(catalog_settings.dsn)
+    manager = ExecutionManager(
+        db=db, settings=settings, dsn=catalog_settings.dsn, home=catalog_settings.home,
+        object_store=object_store or store_from_settings(store_cfg), store_settings=store_cfg,
+    )
+    service = JobsService(manager)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db.open()
+        manager.start()
+        try:
+            yield
+        finally:
+            manager.shutdown()
+            db.close()
+
+    app = FastAPI(title="stacworks processes", lifespan=lifespan, docs_url="/processes/docs",
+                  openapi_url="/processes/openapi.json", redoc_url=None)
+    app.state.manager = manager
+    add_exception_handlers(app)
+
+    # -- processes (OGC API - Processes Part 1) ------------------------------------------------
+
+    @app.get("/processes")
+    def list_processes(request: Request) -> dict[str, Any]:
+        base = _base(request)
+        return {"processes": [_process_summary(p, base) for p in manager.processes()],
+                "links": [{"href": f"{base}/processes", "rel": "self"}]}
+
+    @app.get("/processes/{process_id}")
+    def get_process(process_id: str, request: Request) -> dict[str, Any]:
+        return _process_description(manager.process(process_id), _base(request))
+
+    @app.post("/processes/{process_id}/execution", status_code=201)
+    def execute(process_id: str, request: Request, body: Json) -> JSONResponse:
+        if not isinstance(body, Mapping):
+            raise InvalidInput("body", "expected an object with 'inputs'")
+        inputs = body.get("inputs", {k: v for k, v in body.items() if k != "response"})
+        base = _base(request)
+        row = manager.submit(process_id, inputs, stac_url=f"{base}/stac")
+        info = service.status_info(row, base, detail=False)
+        return JSONResponse(info, status_code=201, headers={"Location": f"{base}/jobs/{row['id']}"})
+
+    @app.post("/processes/{process_id}/estimate")
+    def estimate(process_id: str, request: Request, body: Json) -> dict[str, Any]:
+        if not isinstance(body, Mapping):
+            raise InvalidInput("body", "expected {'item_count': N} or {'inputs': {...}}")
+        count = body.get("item_count")
+        if count is None:
+            count = len(manager.resolve_items(body.get("inputs") or {}, None))
+        if not isinstance(count, int) or count < 0:
+            raise InvalidInput("item_count", "expected a non-negative integer")
+        return manager.estimate(process_id, count)
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    @app.get("/jobs")
+    def list_jobs(
+        request: Request,
+        status: Annotated[list[str] | None, Query(description="Filter by status.")] = None,
+        processID: Annotated[list[str] | None, Query(description="Filter by process.")] = None,  # noqa: N803
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        base = _base(request)
+        rows = manager.executions.find(status=status, process_id=processID, limit=limit,
+                                       offset=offset)
+        return {"jobs": [service.status_info(r, base, detail=False) for r in rows],
+                "links": [{"href": f"{base}/jobs", "rel": "self"}]}
+
+    @app.get("/jobs/{job_id}")
+    def get_job(job_id: str, request: Request) -> dict[str, Any]:
+        return service.status_info(manager.executions.get(job_id), _base(request), detail=True)
+
+    @app.delete("/jobs/{job_id}")
+    def dismiss_job(job_id: str, request: Request) -> dict[str, Any]:
+        return service.status_info(manager.cancel(job_id), _base(request), detail=True)
+
+    @app.get("/jobs/{job_id}/results")
+    def job_results(job_id: str) -> dict[str, Any]:
+        return service.results(job_id)
+
+    @app.get("/jobs/{job_id}/history")
+    def job_history(job_id: str) -> dict[str, Any]:
+        manager.executions.get(job_id)
+        return {"jobID": job_id, "events": manager.executions.events(job_id)}
+
+    @app.get("/jobs/{job_id}/logs", response_model=None)
+    def job_logs(
+        job_id: str,
+        task: Annotated[int | None, Query(description="Only this task run.")] = None,
+        follow: Annotated[bool, Query(description="Stream NDJSON until the job ends.")] = False,
+        after: Annotated[int, Query(ge=0, description="Lines after this id.")] = 0,
+    ) -> dict[str, Any] | StreamingResponse:
+        if follow:
+            manager.executions.get(job_id)
+            return StreamingResponse(service.follow(job_id, task, after),
+                                     media_type="application/x-ndjson")
+        return service.logs(job_id, task)
+
+    # -- workflows -----------------------------------------------------------------------------
+
+    def _workflow_doc(spec: WorkflowSpec) -> dict[str, Any]:
+        return spec.model_dump(mode="json")
+
+    @app.get("/workflows")
+    def list_workflows() -> dict[str, Any]:
+        return {"workflows": [_workflow_doc(w) for w in manager.workflows.latest()]}
+
+    @app.post("/workflows", status_code=201)
+    def create_workflow(body: Json, id: str | None = None) -> dict[str, Any]:  # noqa: A002
+        return _workflow_doc(manager.workflows.create(workflow_from_document(body, workflow_id=id)))
+
+    @app.post("/workflows/import", status_code=201)
+    def import_workflow(body: Json, id: str) -> dict[str, Any]:  # noqa: A002
+        return _workflow_doc(manager.workflows.create(workflow_from_document(body, workflow_id=id)))
+
+    @app.get("/workflows/{workflow_id}")
+    def get_workflow(workflow_id: str, version: int | None = None) -> dict[str, Any]:
+        return _workflow_doc(manager.workflows.get(workflow_id, version))
+
+    @app.get("/workflows/{workflow_id}/versions")
+    def workflow_versions(workflow_id: str) -> dict[str, Any]:
+        return {"versions": [_workflow_doc(w) for w in manager.workflows.versions(workflow_id)]}
+
+    @app.put("/workflows/{workflow_id}")
+    def update_workflow(workflow_id: str, body: Json) -> dict[str, Any]:
+        spec = workflow_from_document(body, workflow_id=workflow_id)
+        return _workflow_doc(manager.workflows.update(workflow_id, spec))
+
+    @app.post("/workflows/{workflow_id}/duplicate", status_code=201)
+    def duplicate_workflow(workflow_id: str, body: Json) -> dict[str, Any]:
+        new_id = body.get("id") if isinstance(body, Mapping) else None
+        if not isinstance(new_id, str):
+            raise InvalidInput("id", "the duplicate needs a new id")
+        return _workflow_doc(manager.workflows.duplicate(workflow_id, new_id,
+                                                         body.get("version")))
+
+    @app.delete("/workflows/{workflow_id}", status_code=204)
+    def delete_workflow(workflow_id: str) -> None:
+        manager.workflows.delete(workflow_id)
+
+    @app.get("/workflows/{workflow_id}/asl")
+    def export_workflow(workflow_id: str, version: int | None = None) -> dict[str, Any]:
+        return manager.workflows.get(workflow_id, version).definition
+
+    # -- algorithms ----------------------------------------------------------------------------
+
+    def _algorithm_doc(spec: AlgorithmSpec) -> dict[str, Any]:
+        return spec.model_dump(mode="json")
+
+    @app.get("/algorithms")
+    def list_algorithms() -> dict[str, Any]:
+        return {"algorithms": [_algorithm_doc(a) for a in manager.algorithms.latest()]}
+
+    @app.post("/algorithms", status_code=201)
+    def register_algorithm(body: Json, replace: bool = False) -> dict[str, Any]:
+        spec = algorithm_from_document(body)
+        return _algorithm_doc(manager.algorithms.register(spec, replace=replace))
+
+    @app.get("/algorithms/{name}")
+    def get_algorithm(name: str, version: str | None = None) -> dict[str, Any]:
+        return _algorithm_doc(manager.algorithms.get(name, version))
+
+    @app.get("/algorithms/{name}/versions")
+    def algorithm_versions(name: str) -> dict[str, Any]:
+        return {"versions": [_algorithm_doc(a) for a in manager.algorithms.versions(name)]}
+
+    @app.delete("/algorithms/{name}", status_code=204)
+    def delete_algorithm(name: str, version: str | None = None) -> None:
+        manager.algorithms.delete(name, version)
+
+    return app

@@ -1,0 +1,267 @@
+"""Publish the real sample products of shared/data on a loopback StaticStac, hrefs rewritten.
+
+What is published (each under /files/...):
+- sentinel-2-l2a: the Earth Search item of S2A_29RKH_20200219_0_L2A with its band COGs
+  (its thumbnail asset points at the product's real preview, L2A_PVI.tif);
+- landsat-c2l2-sr: the USGS item of LC08_L2SP_001062_20201031_20201106_02_T2, bands + MTL;
+- sentinel-2-l1c: the L1C B01 JPEG2000 + MTD_MSIL1C/MTD_TL packaged as a zipped SAFE product;
+- 3dep-lidar-copc: a COPC item (Autzen), and loose LAS/LAZ files for the ``urls`` source;
+- bad/: broken copies (truncated, empty, not georeferenced, bad LAS point count).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import struct
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+
+from tests.ingest.loopback import StaticStac
+
+S2_ID = "S2A_29RKH_20200219_0_L2A"
+LANDSAT_ID = "LC08_L2SP_001062_20201031_20201106_02_T2"
+L1C_SAFE = "S2A_MSIL1C_20180101T105441_N0206_R051_T31TDH_20180101T124911"
+L1C_GRANULE = "L1C_T31TDH_A013204_20180101T105435"
+COPC_ID = "autzen-copc"
+L1C_DATASTRIP = "DS_SGS__20180101T124911_S20180101T105435"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def publish_sentinel2_l2a(stac: StaticStac, data: Path) -> dict[str, Any]:
+    folder = data / "raster/sentinel2-l2a-cog" / S2_ID
+    stac.add_collection(_load(data / "stac/earth-search-v1/collections/sentinel-2-l2a.json"))
+    item = _load(folder / f"{S2_ID}.json")
+    assets = {}
+    for key, asset in item["assets"].items():
+        name = asset["href"].rsplit("/", 1)[-1]
+        if key == "thumbnail":
+            name, asset = "L2A_PVI.tif", {**asset, "type": "image/tiff; application=geotiff"}
+        if (folder / name).is_file() and asset["href"].startswith("https://"):
+            stac.files[f"s2l2a/{S2_ID}/{name}"] = folder / name
+            assets[key] = {**asset, "href": f"{stac.base}/files/s2l2a/{S2_ID}/{name}"}
+    item["assets"] = assets
+    item["links"] = [
+        {
+            "rel": "self",
+            "href": f"{stac.base}/collections/sentinel-2-l2a/items/{S2_ID}",
+            "type": "application/geo+json",
+        },
+        *[lk for lk in item["links"] if lk["rel"] in ("license", "derived_from")],
+    ]
+    stac.add_item(item)
+    return item
+
+
+def publish_landsat(stac: StaticStac, data: Path) -> dict[str, Any]:
+    folder = data / "raster/landsat-c2-l2" / LANDSAT_ID
+    col = copy.deepcopy(_load(data / "stac/earth-search-v1/collections/landsat-c2-l2.json"))
+    col.update(id="landsat-c2l2-sr", title="Landsat C2 L2 surface reflectance (USGS)", links=[])
+    stac.add_collection(col)
+    src = _load(folder / f"{LANDSAT_ID}_SR_stac.json")
+    assets = {}
+    for key, asset in src["assets"].items():
+        name = asset["href"].rsplit("/", 1)[-1]
+        if (folder / name).is_file():
+            stac.files[f"landsat/{LANDSAT_ID}/{name}"] = folder / name
+            assets[key] = {**asset, "href": f"{stac.base}/files/landsat/{LANDSAT_ID}/{name}"}
+    props = {k: v for k, v in src["properties"].items() if not k.startswith("eo:")}
+    props["eo:cloud_cover"] = src["properties"]["eo:cloud_cover"]
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": f"{LANDSAT_ID}_SR",
+        "collection": "landsat-c2l2-sr",
+        "geometry": src["geometry"],
+        "bbox": src["bbox"],
+        "properties": props,
+        "assets": assets,
+        "links": [
+            {
+                "rel": "self",
+                "href": f"{stac.base}/collections/landsat-c2l2-sr/items/{LANDSAT_ID}_SR",
+            }
+        ],
+    }
+    stac.add_item(item)
+    return item
+
+
+def safe_zip(data: Path) -> bytes:
+    """The L1C sample as a zipped SAFE product with a minimal manifest.safe naming its metadata
+    files (the part of a real manifest stactools-sentinel2 reads). The sample has no INSPIRE or
+    datastrip file: the manifest names them, as real ones do, and ingest drops absent files."""
+    folder = data / "raster/sentinel2-l1c-jp2" / L1C_SAFE
+    top = f"{L1C_SAFE}.SAFE"
+    granule = f"GRANULE/{L1C_GRANULE}"
+    objects = {
+        "S2_Level-1C_Product_Metadata": "MTD_MSIL1C.xml",
+        "S2_Level-1C_Tile1_Metadata": f"{granule}/MTD_TL.xml",
+        "INSPIRE_Metadata": "INSPIRE.xml",
+        "S2_Level-1C_Datastrip1_Metadata": f"DATASTRIP/{L1C_DATASTRIP}/MTD_DS.xml",
+    }
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
+        'version="esa/safe/sentinel/1.1/sentinel-2/msi/archive_l1c_user_product">\n'
+        "  <dataObjectSection>\n"
+        + "".join(
+            f'    <dataObject ID="{oid}"><byteStream mimeType="text/xml">'
+            f'<fileLocation locatorType="URL" href="./{href}"/></byteStream></dataObject>\n'
+            for oid, href in objects.items()
+        )
+        + "  </dataObjectSection>\n</xfdu:XFDU>\n"
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{top}/manifest.safe", manifest)
+        zf.write(folder / "MTD_MSIL1C.xml", f"{top}/MTD_MSIL1C.xml")
+        zf.write(folder / "MTD_TL.xml", f"{top}/{granule}/MTD_TL.xml")
+        for jp2 in folder.glob("*.jp2"):
+            zf.write(jp2, f"{top}/{granule}/IMG_DATA/{jp2.name}")
+    return buf.getvalue()
+
+
+def publish_sentinel2_l1c_safe(stac: StaticStac, data: Path) -> dict[str, Any]:
+    col = _load(data / "stac/earth-search-v1/collections/sentinel-2-l1c.json")
+    stac.add_collection(col)
+    stac.files[f"safe/{L1C_SAFE}.SAFE.zip"] = safe_zip(data)
+    bbox = [0.99, 42.42, 2.35, 43.43]
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "stac_extensions": [],
+        "id": L1C_SAFE,
+        "collection": "sentinel-2-l1c",
+        "bbox": bbox,
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [bbox[0], bbox[1]],
+                    [bbox[2], bbox[1]],
+                    [bbox[2], bbox[3]],
+                    [bbox[0], bbox[3]],
+                    [bbox[0], bbox[1]],
+                ]
+            ],
+        },
+        "properties": {
+            "datetime": "2018-01-01T10:54:41Z",
+            "eo:cloud_cover": 5.0,
+            "platform": "sentinel-2a",
+        },
+        "assets": {
+            "product": {
+                "href": f"{stac.base}/files/safe/{L1C_SAFE}.SAFE.zip",
+                "type": "application/zip",
+                "roles": ["data"],
+                "title": "Zipped SAFE product",
+            }
+        },
+        "links": [
+            {"rel": "self", "href": f"{stac.base}/collections/sentinel-2-l1c/items/{L1C_SAFE}"}
+        ],
+    }
+    stac.add_item(item)
+    return item
+
+
+def publish_lidar(stac: StaticStac, data: Path) -> dict[str, Any]:
+    stac.add_collection(_load(data / "stac/planetary-computer/collections/3dep-lidar-copc.json"))
+    for sub in ("las", "copc"):
+        for f in (data / "lidar" / sub).iterdir():
+            if f.suffix in (".las", ".laz"):
+                stac.files[f"lidar/{f.name}"] = f
+    src = _load(data / "stac/usgs-3dep-lidar/autzen_copc.json")
+    item = {
+        **src,
+        "id": COPC_ID,
+        "collection": "3dep-lidar-copc",
+        "assets": {
+            "data": {
+                **src["assets"]["data"],
+                "href": f"{stac.base}/files/lidar/1.2-with-color.copc.laz",
+            }
+        },
+        "links": [
+            {"rel": "self", "href": f"{stac.base}/collections/3dep-lidar-copc/items/{COPC_ID}"}
+        ],
+    }
+    item["properties"] = {**item["properties"], "datetime": "2023-01-01T00:00:00Z"}
+    item["bbox"] = [-123.08, 44.04, -123.06, 44.06]
+    stac.add_item(item)
+    return item
+
+
+def _write_nogeo(path: Path) -> None:
+    """A readable GeoTIFF with pixels but no CRS and no geotransform."""
+    with rasterio.open(
+        path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8"
+    ) as dst:
+        dst.write((np.arange(64 * 64) % 251).reshape(1, 64, 64).astype("uint8"))
+
+
+def publish_resume_item(stac: StaticStac, s2_item: dict[str, Any]) -> str:
+    """A copy of the Sentinel-2 item, in its own collection, as a STAC item URL (urls
+    source): several band assets, so a worker can be killed between two of them."""
+    item = copy.deepcopy(s2_item)
+    item.update(id="resume-scene", collection="resume-test")
+    item["assets"] = {k: item["assets"][k] for k in ("blue", "green", "red", "nir", "scl")}
+    stac.files["items/resume-scene.json"] = json.dumps(item).encode()
+    return f"{stac.base}/files/items/resume-scene.json"
+
+
+def publish_bad_files(stac: StaticStac, data: Path, tmp: Path) -> dict[str, str]:
+    """Broken inputs, by name -> URL."""
+    tif = (data / "raster/landsat7-rgb/RGB.byte.tif").read_bytes()
+    las = (data / "lidar/las/autzen_trim.las").read_bytes()
+    bad_count = bytearray(las)
+    (count,) = struct.unpack_from("<I", bad_count, 107)
+    struct.pack_into("<I", bad_count, 107, count + 5000)
+    nogeo = tmp / "nogeo.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        _write_nogeo(nogeo)
+    files: dict[str, bytes] = {
+        "truncated.tif": tif[: len(tif) // 3],
+        "empty.tif": b"",
+        "garbage.tif": b"not a raster\n" * 100,
+        "nogeo.tif": nogeo.read_bytes(),
+        "badcount.las": bytes(bad_count),
+        "cut-short.laz": (data / "lidar/las/autzen_trim.laz").read_bytes()[:200_000],
+    }
+    urls = {}
+    for name, body in files.items():
+        stac.files[f"bad/{name}"] = body
+        urls[name] = f"{stac.base}/files/bad/{name}"
+    return urls
+
+
+def _publish_file(stac: StaticStac, path: Path, folder: str) -> str:
+    stac.files[f"{folder}/{path.name}"] = path
+    return f"{stac.base}/files/{folder}/{path.name}"
+
+
+def publish_all(stac: StaticStac, data: Path, tmp: Path) -> dict[str, Any]:
+    s2 = publish_sentinel2_l2a(stac, data)
+    return {
+        "s2": s2,
+        "landsat": publish_landsat(stac, data),
+        "l1c": publish_sentinel2_l1c_safe(stac, data),
+        "copc": publish_lidar(stac, data),
+        "bad": publish_bad_files(stac, data, tmp),
+        "resume": publish_resume_item(stac, s2),
+        "rgb": _publish_file(stac, data / "raster/landsat7-rgb/RGB.byte.tif", "raster"),
+    }

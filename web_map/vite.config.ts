@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+// `npm run dev` proxies the platform's services to a running `stacworks serve`.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const env = (globalThis as any).process?.env ?? {};
+const platform: string = env.STACWORKS_URL ?? "http://127.0.0.1:8000";
+const proxy = Object.fromEntries(
+  ["/stac", "/tiles", "/ingest", "/processes", "/jobs"].map((p) => [p, platform]),
+);
+
+export default defineConfig({
+  base: "./", // relative asset URLs: the app works under any mount path or proxy prefix
+  build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1500, sourcemap: true },
+  server: { proxy },
+  test: { include: ["test/**/*.test.ts"], environment: "node" },
+});
