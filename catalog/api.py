@@ -17,43 +17,41 @@ from typing import Any
 
 import asyncpg
 import cql2
-from fastapi import FastAPI, Request
+from brotli_asgi import BrotliMiddleware
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from stac_fastapi.api.models import JSONResponse
-from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
-from stac_fastapi.extensions import QueryExtension as BaseQueryExtension
-from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
-from stac_fastapi.extensions.query import QueryConformanceClasses
-from stac_fastapi.pgstac.extensions import FreeTextExtension
-from brotli_asgi import BrotliMiddleware
-from fastapi import APIRouter
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import (
     EmptyRequest,
     ItemCollectionUri,
+    JSONResponse,
     create_get_request_model,
     create_post_request_model,
     create_request_model,
 )
-from stac_fastapi.pgstac.core import health_check
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
+from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
+from stac_fastapi.extensions import QueryExtension as BaseQueryExtension
+from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
+from stac_fastapi.extensions.query import QueryConformanceClasses
 from stac_fastapi.pgstac.config import PostgresSettings
 from stac_fastapi.pgstac.config import Settings as PgstacApiSettings
-from stac_fastapi.pgstac.core import CoreCrudClient
+from stac_fastapi.pgstac.core import CoreCrudClient, health_check
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
+from stac_fastapi.pgstac.extensions import FreeTextExtension
 from stac_fastapi.pgstac.models.extensions import Extensions
 from stac_fastapi.pgstac.types.search import PgstacSearch
 from stac_fastapi.types.errors import InvalidQueryParameter
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from catalog.errors import InvalidInput
 from catalog.query import and_filters, check_cql2, query_to_cql2
 from catalog.queryables import filter_terms, known_terms
-from catalog.transactions import CatalogBulkTransactionsClient, CatalogTransactionsClient
 from catalog.settings import CatalogSettings
+from catalog.transactions import CatalogBulkTransactionsClient, CatalogTransactionsClient
 from catalog.validation import RequestValidationMiddleware, add_error_handlers
 
 GEOJSON = "application/geo+json"

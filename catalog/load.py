@@ -7,8 +7,8 @@ and progress callbacks for the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +20,8 @@ from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
 from catalog.cluster import connect
-from catalog.queryables import json_type, register_terms
 from catalog.errors import CatalogError, Conflict, InvalidInput, NotFound
+from catalog.queryables import json_type, register_terms
 
 Mode = Literal["insert", "upsert", "ignore"]
 PYPGSTAC_MODE = {"insert": Methods.insert, "upsert": Methods.upsert, "ignore": Methods.ignore}

@@ -8,9 +8,8 @@ items carry: the loader's first pass collects them (no table scan), transactions
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 import psycopg
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from starlette.responses import JSONResponse, Response
 from stac_fastapi.pgstac.transactions import BulkTransactionsClient, TransactionsClient
 from stac_fastapi.types.errors import NotFoundError
+from starlette.responses import JSONResponse, Response
 
 from catalog.queryables import register_item_terms
 

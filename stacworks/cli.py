@@ -184,18 +184,62 @@ DEMO_FILES = [
 ]
 
 
+# Collections the offline demo builds by ingesting the real files (COG/COPC in our store, so
+# they show as tiles); their remote-only STAC JSON twins in the sample folder are left out.
+INGESTED_DEMO = ("sentinel-2-l2a", "landsat-c2l2-sr", "3dep-lidar-copc")
+SKIPPED_JSON = {"sentinel-2-l2a", "landsat-c2-l2", "3dep-lidar-copc"}
+
+
 def demo_paths(source: Path) -> list[Path]:
     """The sample STAC files the offline demo loads from a local data folder."""
+    import json
+
     paths = [source / f for f in DEMO_FILES]
-    for folder in ("stac/earth-search-v1", "stac/planetary-computer"):
-        base = source / folder
-        if (base / "collections").is_dir():
-            paths += sorted(p for p in (base / "collections").glob("*.json") if "queryables" not in p.name)
-            paths += sorted((base / "items").glob("*/*.json"))
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise CatalogError(f"sample data not found: {missing[0]} (pass --from ../shared/data)")
+    for folder in ("stac/earth-search-v1", "stac/planetary-computer"):
+        base = source / folder
+        if not (base / "collections").is_dir():
+            continue
+        for p in sorted((base / "collections").glob("*.json")):
+            if "queryables" not in p.name and json.loads(p.read_text()).get("id") not in SKIPPED_JSON:
+                paths.append(p)
+        for p in sorted((base / "items").glob("*/*.json")):
+            if json.loads(p.read_text()).get("collection") not in SKIPPED_JSON:
+                paths.append(p)
     return paths
+
+
+def ingest_demo_samples(source: Path) -> None:
+    """Ingest the folder's real products through the real pipeline, offline.
+
+    The files are published by a loopback STAC API + file server in this process (the same one
+    the ingest tests use), and `stacworks ingest --source stac:<url>` runs as a user would.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from ingest.samples.publish import publish_landsat, publish_lidar, publish_sentinel2_l2a
+    from ingest.samples.static_stac import StaticStac, serve_static_stac
+
+    stac = StaticStac()
+    with serve_static_stac(stac) as base:
+        publish_sentinel2_l2a(stac, source)
+        publish_landsat(stac, source)
+        publish_lidar(stac, source)
+        exe = Path(sys.argv[0]).resolve()
+        env = dict(os.environ)
+        mirror = source / "stac-schemas"  # offline: validate items against the local mirror
+        if mirror.is_dir():
+            env.setdefault("STACWORKS_INGEST_SCHEMA_MIRROR", str(mirror))
+        for collection in INGESTED_DEMO:
+            out.print(f"ingesting the sample {collection} products")
+            cmd = [str(exe), "ingest", "--source", f"stac:{base}", "--collection", collection]
+            res = subprocess.run(cmd, check=False, env=env)
+            if res.returncode != 0:
+                raise CatalogError(f"the demo ingest of {collection} failed (see above)")
 
 
 @app.command("demo")
@@ -208,10 +252,11 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Load only, do not serve.")] = False,
 ) -> None:
-    """Start the database, load the demo collections and items, and serve."""
+    """Start the database, load the demo catalog, ingest the sample products, and serve."""
     s = _settings()
     ensure_database(s)
     load_with_progress(s, demo_paths(source.resolve()), "upsert")
+    ingest_demo_samples(source.resolve())
     from tiler.render import add_default_renders
 
     add_default_renders(s.dsn)  # render presets, so tiles and WMTS draw with no parameters

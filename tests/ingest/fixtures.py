@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ingest.samples.static_stac import StaticStac, serve_static_stac
 from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir
-from tests.ingest.loopback import StaticStac, serve_static_stac
-from tests.ingest.publish import publish_all
+from tests.ingest.bad_samples import publish_for_tests
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Loopback:
 def loopback(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback]:
     stac = StaticStac()
     with serve_static_stac(stac) as base:
-        published = publish_all(stac, shared_data, tmp_path_factory.mktemp("bad"))
+        published = publish_for_tests(stac, shared_data, tmp_path_factory.mktemp("bad"))
         yield Loopback(base, stac, published)
 
 

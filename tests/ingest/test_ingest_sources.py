@@ -9,9 +9,9 @@ import httpx
 import pytest
 import rasterio
 
+from ingest.samples.publish import COPC_ID, L1C_SAFE, LANDSAT_ID, S2_ID
 from tests.harness import stacworks
 from tests.ingest.fixtures import Loopback, store_for
-from tests.ingest.publish import COPC_ID, L1C_SAFE, LANDSAT_ID, S2_ID
 
 pytestmark = pytest.mark.slow
 S2_BBOX = "-12,24,-10,26"

@@ -1,4 +1,7 @@
-"""Publish the real sample products of shared/data on a loopback StaticStac, hrefs rewritten.
+"""Publish the real sample products of a data folder on a loopback StaticStac, hrefs rewritten.
+
+Used by `stacworks demo --from DIR` (the offline demo ingests these through the real pipeline)
+and by the ingest tests (which add broken copies of their own, see tests/ingest/bad_samples.py).
 
 What is published (each under /files/...):
 - sentinel-2-l2a: the Earth Search item of S2A_29RKH_20200219_0_L2A with its band COGs
@@ -6,7 +9,6 @@ What is published (each under /files/...):
 - landsat-c2l2-sr: the USGS item of LC08_L2SP_001062_20201031_20201106_02_T2, bands + MTL;
 - sentinel-2-l1c: the L1C B01 JPEG2000 + MTD_MSIL1C/MTD_TL packaged as a zipped SAFE product;
 - 3dep-lidar-copc: a COPC item (Autzen), and loose LAS/LAZ files for the ``urls`` source;
-- bad/: broken copies (truncated, empty, not georeferenced, bad LAS point count).
 """
 
 from __future__ import annotations
@@ -14,17 +16,11 @@ from __future__ import annotations
 import copy
 import io
 import json
-import struct
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import rasterio
-from rasterio.errors import NotGeoreferencedWarning
-
-from tests.ingest.loopback import StaticStac
+from ingest.samples.static_stac import StaticStac
 
 S2_ID = "S2A_29RKH_20200219_0_L2A"
 LANDSAT_ID = "LC08_L2SP_001062_20201031_20201106_02_T2"
@@ -205,63 +201,18 @@ def publish_lidar(stac: StaticStac, data: Path) -> dict[str, Any]:
     return item
 
 
-def _write_nogeo(path: Path) -> None:
-    """A readable GeoTIFF with pixels but no CRS and no geotransform."""
-    with rasterio.open(
-        path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8"
-    ) as dst:
-        dst.write((np.arange(64 * 64) % 251).reshape(1, 64, 64).astype("uint8"))
-
-
-def publish_resume_item(stac: StaticStac, s2_item: dict[str, Any]) -> str:
-    """A copy of the Sentinel-2 item, in its own collection, as a STAC item URL (urls
-    source): several band assets, so a worker can be killed between two of them."""
-    item = copy.deepcopy(s2_item)
-    item.update(id="resume-scene", collection="resume-test")
-    item["assets"] = {k: item["assets"][k] for k in ("blue", "green", "red", "nir", "scl")}
-    stac.files["items/resume-scene.json"] = json.dumps(item).encode()
-    return f"{stac.base}/files/items/resume-scene.json"
-
-
-def publish_bad_files(stac: StaticStac, data: Path, tmp: Path) -> dict[str, str]:
-    """Broken inputs, by name -> URL."""
-    tif = (data / "raster/landsat7-rgb/RGB.byte.tif").read_bytes()
-    las = (data / "lidar/las/autzen_trim.las").read_bytes()
-    bad_count = bytearray(las)
-    (count,) = struct.unpack_from("<I", bad_count, 107)
-    struct.pack_into("<I", bad_count, 107, count + 5000)
-    nogeo = tmp / "nogeo.tif"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        _write_nogeo(nogeo)
-    files: dict[str, bytes] = {
-        "truncated.tif": tif[: len(tif) // 3],
-        "empty.tif": b"",
-        "garbage.tif": b"not a raster\n" * 100,
-        "nogeo.tif": nogeo.read_bytes(),
-        "badcount.las": bytes(bad_count),
-        "cut-short.laz": (data / "lidar/las/autzen_trim.laz").read_bytes()[:200_000],
-    }
-    urls = {}
-    for name, body in files.items():
-        stac.files[f"bad/{name}"] = body
-        urls[name] = f"{stac.base}/files/bad/{name}"
-    return urls
-
-
 def _publish_file(stac: StaticStac, path: Path, folder: str) -> str:
     stac.files[f"{folder}/{path.name}"] = path
     return f"{stac.base}/files/{folder}/{path.name}"
 
 
-def publish_all(stac: StaticStac, data: Path, tmp: Path) -> dict[str, Any]:
+def publish_all(stac: StaticStac, data: Path) -> dict[str, Any]:
+    """Every real sample product of the data folder, by kind."""
     s2 = publish_sentinel2_l2a(stac, data)
     return {
         "s2": s2,
         "landsat": publish_landsat(stac, data),
         "l1c": publish_sentinel2_l1c_safe(stac, data),
         "copc": publish_lidar(stac, data),
-        "bad": publish_bad_files(stac, data, tmp),
-        "resume": publish_resume_item(stac, s2),
         "rgb": _publish_file(stac, data / "raster/landsat7-rgb/RGB.byte.tif", "raster"),
     }

@@ -1,0 +1,1 @@
+"""Real sample products served on loopback: the offline demo and the tests use them."""

@@ -1,0 +1,49 @@
+"""The README's first command, end to end: `stacworks demo` on a fresh data folder, offline."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir
+
+
+@pytest.fixture(scope="module")
+def demo_env(shared_data: Path) -> Iterator[dict[str, str]]:
+    home = world_traversable_tmpdir("stacworks-demo-")
+    env = {**os.environ, "STACWORKS_HOME": str(home / "h"), "STACWORKS_DB_PORT": str(free_port())}
+    env.pop("STACWORKS_DATABASE_URL", None)
+    try:
+        res = stacworks("demo", "--no-serve", "--from", str(shared_data), env=env, timeout=600)
+        assert "loaded" in res.stdout
+        yield env
+    finally:
+        stacworks("db", "stop", env=env, check=False)
+        remove_tree(home)
+
+
+def test_demo_catalog_searchable_and_sample_scene_shows_as_tiles(demo_env: dict[str, str]) -> None:
+    with serve(demo_env) as base:
+        body = httpx.get(f"{base}/stac/search", params={"limit": 100}).json()
+        assert len(body["features"]) >= 30
+        s2 = httpx.get(f"{base}/stac/collections/sentinel-2-l2a/items").json()["features"]
+        assert [f["id"] for f in s2] == ["S2A_29RKH_20200219_0_L2A"]
+        assert s2[0]["assets"]["red"]["href"].startswith(demo_env["STACWORKS_HOME"])
+        # The collection mosaic draws with its render preset (true colour), no parameters.
+        r = httpx.get(f"{base}/tiles/collections/sentinel-2-l2a/tiles/WebMercatorQuad/8/119/109.png")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        px = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
+        assert (px[..., 3] > 0).mean() > 0.2 and px[..., :3][px[..., 3] > 0].std() > 1
+        ids = {c["id"] for c in httpx.get(f"{base}/stac/collections").json()["collections"]}
+        assert {"joplin", "landsat-c2l2-sr", "3dep-lidar-copc"} <= ids
+        assert "map" in httpx.get(f"{base}/").text or httpx.get(f"{base}/").status_code == 503
+    # Running the demo again changes nothing and says so.
+    again = stacworks("demo", "--no-serve", env=demo_env, timeout=600)
+    assert "already ingested" in again.stdout + again.stderr
