@@ -73,7 +73,14 @@ class StacApiSettings(BaseSettings):
 
 
 DEFAULT_FIELDS = (
-    "type", "stac_version", "id", "geometry", "bbox", "links", "assets", "properties.datetime",
+    "type",
+    "stac_version",
+    "id",
+    "geometry",
+    "bbox",
+    "links",
+    "assets",
+    "properties.datetime",
 )
 
 
@@ -108,7 +115,10 @@ class StacworksSearch(PgstacSearch):
             # Lenient: a single id sent as a string (the conformance validator does this).
             data = {**data, "collections": [data["collections"]]}
         # pystac-client and QGIS POST cql2-text too; the filter conformance allows it.
-        if isinstance(data.get("filter"), str) and data.get("filter-lang", "cql2-text") == "cql2-text":
+        if (
+            isinstance(data.get("filter"), str)
+            and data.get("filter-lang", "cql2-text") == "cql2-text"
+        ):
             try:
                 expr = cql2.Expr(data["filter"])  # syntax; the JSON is checked in the search
             except Exception as e:  # cql2 raises bare exceptions on parse errors

@@ -139,7 +139,12 @@ class LocalCluster:
 
         env["HOME"] = user.pw_dir
         return subprocess.run(
-            args, capture_output=True, text=True, env=env, check=False, preexec_fn=demote,
+            args,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            preexec_fn=demote,
             cwd="/",
         )
 
@@ -186,8 +191,15 @@ class LocalCluster:
         os.chmod(self.data_dir, 0o700)
         res = self._cmd(
             [
-                str(pg_bin / "initdb"), "-D", str(self.data_dir), "-U", self.settings.db_user,
-                "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
+                str(pg_bin / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.settings.db_user,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
             ]
         )
         if res.returncode != 0:
@@ -218,8 +230,17 @@ class LocalCluster:
             )
             res = self._cmd(
                 [
-                    str(pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-                    "-o", opts, "-w", "-t", str(int(timeout)), "start",
+                    str(pg_bin / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    str(int(timeout)),
+                    "start",
                 ]
             )
             if res.returncode != 0:
@@ -234,7 +255,9 @@ class LocalCluster:
             return
         pg_bin = find_pg_bin(self.settings.pg_bin)
         if self.running():
-            self._cmd([str(pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+            self._cmd(
+                [str(pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            )
 
     def _ensure_database(self) -> None:
         admin = self.settings.dsn.rsplit("/", 1)[0] + "/postgres"
@@ -262,7 +285,9 @@ def connect(dsn: str, *, autocommit: bool = False, timeout: int = 5) -> psycopg.
                 "the database rejected the user name or password (check STACWORKS_DATABASE_URL)"
             ) from None
         if "does not exist" in msg and "database" in msg:
-            raise DatabaseUnreachable("the database named in the connection string does not exist") from None
+            raise DatabaseUnreachable(
+                "the database named in the connection string does not exist"
+            ) from None
         raise DatabaseUnreachable(
             "cannot reach the database (is it running? check STACWORKS_DATABASE_URL or run "
             "`stacworks db start`)"

@@ -59,4 +59,3 @@ def migrate(dsn: str) -> MigrationResult:
     with connect(dsn) as conn:
         row = conn.execute("SELECT version_num FROM stacworks.alembic_version").fetchone()
     return MigrationResult(pgstac_version=version, schema_revision=row[0] if row else "")
-

@@ -63,7 +63,9 @@ def register_terms(dsn: str, terms: dict[str, dict[str, str]]) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET search_path TO pgstac, public")
         for collection, props in terms.items():
-            row = conn.execute("SELECT pgstac.get_queryables(%s::text[])", ([collection],)).fetchone()
+            row = conn.execute(
+                "SELECT pgstac.get_queryables(%s::text[])", ([collection],)
+            ).fetchone()
             known = set(((row[0] if row else None) or {}).get("properties", {}).keys())
             for name, kind in props.items():
                 if name in known or name in CORE_TERMS:

@@ -51,9 +51,7 @@ class CatalogSettings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         password = quote(self.db_password.get_secret_value(), safe="")
-        return (
-            f"postgresql://{self.db_user}:{password}@127.0.0.1:{self.db_port}/{self.db_name}"
-        )
+        return f"postgresql://{self.db_user}:{password}@127.0.0.1:{self.db_port}/{self.db_name}"
 
     @property
     def safe_dsn(self) -> str:

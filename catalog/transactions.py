@@ -18,9 +18,7 @@ from catalog.queryables import register_item_terms
 
 async def _require_collection(request: Request, collection_id: str) -> None:
     async with request.app.state.get_connection(request, "r") as conn:
-        found = await conn.fetchval(
-            "SELECT 1 FROM pgstac.collections WHERE id = $1", collection_id
-        )
+        found = await conn.fetchval("SELECT 1 FROM pgstac.collections WHERE id = $1", collection_id)
     if not found:
         raise NotFoundError(f"Collection {collection_id} does not exist.")
 

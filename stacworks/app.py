@@ -107,7 +107,9 @@ ROOT_ROUTED: dict[str, tuple[str, ...]] = {
 }
 
 
-def create_app(settings: CatalogSettings | None = None, services: list[str] | None = None) -> FastAPI:
+def create_app(
+    settings: CatalogSettings | None = None, services: list[str] | None = None
+) -> FastAPI:
     """Mount the chosen services (all by default) in one ASGI app."""
     settings = settings or CatalogSettings()
     chosen = services or list(SERVICES)

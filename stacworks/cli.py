@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +17,9 @@ from catalog.cluster import LocalCluster, port_free, status, wait_for
 from catalog.errors import CatalogError
 from catalog.settings import CatalogSettings
 
-app = typer.Typer(help="stacworks: a catalog-first Earth-observation platform.", no_args_is_help=True)
+app = typer.Typer(
+    help="stacworks: a catalog-first Earth-observation platform.", no_args_is_help=True
+)
 db_app = typer.Typer(help="The catalog database (a private cluster, or STACWORKS_DATABASE_URL).")
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
@@ -102,7 +104,7 @@ def db_migrate() -> None:
     out.print(f"pgstac {res.pgstac_version}, stacworks schema revision {res.schema_revision}")
 
 
-class LoadMode(str, Enum):
+class LoadMode(StrEnum):
     insert = "insert"
     upsert = "upsert"
     ignore = "ignore"
@@ -152,7 +154,11 @@ def _serve(host: str, port: int, services: list[str] | None, settings: CatalogSe
     application = create_app(settings, services)
     out.print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
     uvicorn.run(
-        application, host=host, port=port, proxy_headers=True, forwarded_allow_ips="*",
+        application,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
         log_level="warning",
     )
 
@@ -203,7 +209,10 @@ def demo_paths(source: Path) -> list[Path]:
         if not (base / "collections").is_dir():
             continue
         for p in sorted((base / "collections").glob("*.json")):
-            if "queryables" not in p.name and json.loads(p.read_text()).get("id") not in SKIPPED_JSON:
+            if (
+                "queryables" not in p.name
+                and json.loads(p.read_text()).get("id") not in SKIPPED_JSON
+            ):
                 paths.append(p)
         for p in sorted((base / "items").glob("*/*.json")):
             if json.loads(p.read_text()).get("collection") not in SKIPPED_JSON:
@@ -277,8 +286,10 @@ def _ensure_database_quietly(settings: CatalogSettings) -> None:
             row = conn.execute("SELECT version_num FROM stacworks.alembic_version").fetchone()
     except psycopg.Error:
         row = None
-    heads = sorted(p.stem.split("_", 1)[0] for p in
-                   (Path(__file__).parents[1] / "catalog/migrations/versions").glob("[0-9]*.py"))
+    heads = sorted(
+        p.stem.split("_", 1)[0]
+        for p in (Path(__file__).parents[1] / "catalog/migrations/versions").glob("[0-9]*.py")
+    )
     if row is None or not heads or row[0] != heads[-1]:
         ensure_database(settings)
 

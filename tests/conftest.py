@@ -57,8 +57,9 @@ def stacworks_env() -> Iterator[dict[str, str]]:
 def dsn(stacworks_env: dict[str, str]) -> str:
     from catalog.settings import CatalogSettings
 
-    return CatalogSettings(home=stacworks_env["STACWORKS_HOME"],
-                           db_port=int(stacworks_env["STACWORKS_DB_PORT"])).dsn
+    return CatalogSettings(
+        home=stacworks_env["STACWORKS_HOME"], db_port=int(stacworks_env["STACWORKS_DB_PORT"])
+    ).dsn
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +73,11 @@ def sample_loaded(stacworks_env: dict[str, str], shared_data: Path) -> list[Path
 
 
 @pytest.fixture(scope="session")
-def server(stacworks_env: dict[str, str], sample_loaded: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(
+    stacworks_env: dict[str, str],
+    sample_loaded: list[Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
     """`stacworks serve` (every service) on a free loopback port, with the sample data."""
     log = tmp_path_factory.mktemp("logs") / "serve.log"
     with serve(stacworks_env, log=log) as base:

@@ -33,12 +33,22 @@ def world_traversable_tmpdir(prefix: str) -> Path:
     return d
 
 
-def stacworks(*args: str, env: dict[str, str], check: bool = True, timeout: float = 300,
-              input: str | None = None) -> subprocess.CompletedProcess[str]:
+def stacworks(
+    *args: str,
+    env: dict[str, str],
+    check: bool = True,
+    timeout: float = 300,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would: a subprocess of the installed entry point."""
     res = subprocess.run(
-        [str(BIN / "stacworks"), *args], env=env, capture_output=True, text=True,
-        timeout=timeout, input=input, cwd=ROOT,
+        [str(BIN / "stacworks"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        cwd=ROOT,
     )
     if check and res.returncode != 0:
         raise AssertionError(f"stacworks {' '.join(args)} failed:\n{res.stdout}\n{res.stderr}")
@@ -66,7 +76,10 @@ def serve(env: dict[str, str], *args: str, log: Path | None = None) -> Iterator[
     logf = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [str(BIN / "stacworks"), "serve", *args, "--port", str(port)],
-        env=env, stdout=logf, stderr=logf, cwd=ROOT,
+        env=env,
+        stdout=logf,
+        stderr=logf,
+        cwd=ROOT,
     )
     base = f"http://127.0.0.1:{port}"
     try:

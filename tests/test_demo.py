@@ -37,7 +37,9 @@ def test_demo_catalog_searchable_and_sample_scene_shows_as_tiles(demo_env: dict[
         assert [f["id"] for f in s2] == ["S2A_29RKH_20200219_0_L2A"]
         assert s2[0]["assets"]["red"]["href"].startswith(demo_env["STACWORKS_HOME"])
         # The collection mosaic draws with its render preset (true colour), no parameters.
-        r = httpx.get(f"{base}/tiles/collections/sentinel-2-l2a/tiles/WebMercatorQuad/8/119/109.png")
+        r = httpx.get(
+            f"{base}/tiles/collections/sentinel-2-l2a/tiles/WebMercatorQuad/8/119/109.png"
+        )
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         px = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGBA"))
         assert (px[..., 3] > 0).mean() > 0.2 and px[..., :3][px[..., 3] > 0].std() > 1

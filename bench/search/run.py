@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,7 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.harness import free_port, serve, stacworks, world_traversable_tmpdir  # noqa: E402
 
-TEMPLATE = ROOT.parent / "shared/data/stac/earth-search-v1/items/sentinel-2-l2a/S2A_13TDE_20231008_0_L2A.json"
+TEMPLATE = (
+    ROOT.parent
+    / "shared/data/stac/earth-search-v1/items/sentinel-2-l2a/S2A_13TDE_20231008_0_L2A.json"
+)
 COLLECTION = ROOT.parent / "shared/data/stac/earth-search-v1/collections/sentinel-2-l2a.json"
 BIN = Path(sys.executable).parent
 
@@ -39,7 +42,7 @@ def make_items(n: int, collection: str, seed: int = 7) -> list[dict]:
     rnd = random.Random(seed)
     base = json.loads(TEMPLATE.read_text())
     keep = {k: base["assets"][k] for k in ("red", "green", "blue", "nir", "thumbnail")}
-    t0 = datetime(2019, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2019, 1, 1, tzinfo=UTC)
     out = []
     for i in range(n):
         lon, lat = rnd.uniform(-170, 169), rnd.uniform(-60, 69)
@@ -52,8 +55,11 @@ def make_items(n: int, collection: str, seed: int = 7) -> list[dict]:
             "collection": collection,
             "bbox": [lon, lat, lon + w, lat + h],
             "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {**base["properties"], "datetime": dt.isoformat().replace("+00:00", "Z"),
-                           "eo:cloud_cover": round(rnd.uniform(0, 100), 3)},
+            "properties": {
+                **base["properties"],
+                "datetime": dt.isoformat().replace("+00:00", "Z"),
+                "eo:cloud_cover": round(rnd.uniform(0, 100), 3),
+            },
             "assets": keep,
             "links": [],
         }
@@ -73,14 +79,17 @@ def queries(n: int, collection: str, seed: int = 11) -> list[dict]:
     for _ in range(n):
         lon, lat = rnd.uniform(-160, 140), rnd.uniform(-50, 40)
         start = datetime(2019, 1, 1) + timedelta(days=rnd.uniform(0, 4 * 365))
-        out.append({
-            "collections": [collection],
-            "bbox": [lon, lat, lon + 20, lat + 15],
-            "datetime": f"{start:%Y-%m-%d}T00:00:00Z/{start + timedelta(days=365):%Y-%m-%d}T00:00:00Z",
-            "filter-lang": "cql2-json",
-            "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 20]},
-            "limit": 10,
-        })
+        out.append(
+            {
+                "collections": [collection],
+                "bbox": [lon, lat, lon + 20, lat + 15],
+                "datetime": f"{start:%Y-%m-%d}T00:00:00Z/"
+                f"{start + timedelta(days=365):%Y-%m-%d}T00:00:00Z",
+                "filter-lang": "cql2-json",
+                "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 20]},
+                "limit": 10,
+            }
+        )
     return out
 
 
@@ -95,7 +104,11 @@ def main() -> None:
     args = ap.parse_args()
 
     home = world_traversable_tmpdir("stacworks-bench-")
-    env = {**os.environ, "STACWORKS_HOME": str(home / "home"), "STACWORKS_DB_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "STACWORKS_HOME": str(home / "home"),
+        "STACWORKS_DB_PORT": str(free_port()),
+    }
     env.pop("STACWORKS_DATABASE_URL", None)
     try:
         stacworks("db", "start", env=env)
@@ -115,8 +128,20 @@ def main() -> None:
             write_ndjson(files[cid], make_items(args.items, cid))
 
         t = time.perf_counter()
-        subprocess.run([str(BIN / "pypgstac"), "load", "items", str(files["bench-pypgstac"]),
-                        "--dsn", dsn, "--method", "insert"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "pypgstac"),
+                "load",
+                "items",
+                str(files["bench-pypgstac"]),
+                "--dsn",
+                dsn,
+                "--method",
+                "insert",
+            ],
+            check=True,
+            capture_output=True,
+        )
         pypgstac_load_s = time.perf_counter() - t
         t = time.perf_counter()
         stacworks("load", str(files["bench-ours"]), env=env, timeout=3600)
@@ -154,7 +179,8 @@ def main() -> None:
             "load_pypgstac_items_per_s": round(args.items / pypgstac_load_s),
             "load_ours_items_per_s": round(args.items / ours_load_s),
             "load_rate_vs_pypgstac": round(pypgstac_load_s / ours_load_s, 3),
-            "machine": f"{platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}",
+            "machine": f"{platform.machine()} {os.cpu_count()} cpu, "
+            f"python {platform.python_version()}",
         }
         print(json.dumps(result))
     finally:

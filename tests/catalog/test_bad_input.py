@@ -56,7 +56,9 @@ def test_get_search_rejects(stac_url: str, qs: str, field: str) -> None:
     assert "Traceback" not in r.text
 
 
-@pytest.mark.parametrize(("body", "field"), POST_CASES, ids=[json.dumps(c[0])[:40] for c in POST_CASES])
+@pytest.mark.parametrize(
+    ("body", "field"), POST_CASES, ids=[json.dumps(c[0])[:40] for c in POST_CASES]
+)
 def test_post_search_rejects(stac_url: str, body: dict, field: str) -> None:
     r = httpx.post(f"{stac_url}/search", json=body)
     assert r.status_code == 400, r.text[:300]
@@ -99,14 +101,20 @@ def test_transactions_reject_without_changing_the_catalog(stac_url: str, joplin_
     assert r.status_code == 400 and "collection" in r.text.lower()
     r = httpx.post(f"{stac_url}/collections/joplin/items", json={**joplin_item, "id": "bad/id"})
     assert r.status_code == 400 and "id" in r.text.lower()
-    r = httpx.post(f"{stac_url}/collections/nope/items",
-                   json={**joplin_item, "id": "x1", "collection": "nope"})
+    r = httpx.post(
+        f"{stac_url}/collections/nope/items", json={**joplin_item, "id": "x1", "collection": "nope"}
+    )
     assert r.status_code == 404
-    r = httpx.post(f"{stac_url}/collections/joplin/items", content=b"{not json",
-                   headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{stac_url}/collections/joplin/items",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 400
-    r = httpx.put(f"{stac_url}/collections/joplin/items/{joplin_item['id']}",
-                  json={**joplin_item, "id": "another"})
+    r = httpx.put(
+        f"{stac_url}/collections/joplin/items/{joplin_item['id']}",
+        json={**joplin_item, "id": "another"},
+    )
     assert r.status_code == 400
     no_geometry = {k: v for k, v in joplin_item.items() if k != "geometry"}
     r = httpx.post(f"{stac_url}/collections/joplin/items", json={**no_geometry, "id": "nogeom"})

@@ -18,8 +18,9 @@ def _count(dsn: str, collection: str) -> int:
     import psycopg
 
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT count(*) FROM pgstac.items WHERE collection = %s",
-                           (collection,)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pgstac.items WHERE collection = %s", (collection,)
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -65,8 +66,9 @@ def test_load_modes(stacworks_env: dict[str, str], dsn: str, cli_collection) -> 
     assert _count(dsn, cid) == 5
 
 
-def test_bad_files_write_nothing(stacworks_env: dict[str, str], dsn: str, cli_collection,
-                                 tmp_path: Path) -> None:
+def test_bad_files_write_nothing(
+    stacworks_env: dict[str, str], dsn: str, cli_collection, tmp_path: Path
+) -> None:
     coll, items, cid = cli_collection
     stacworks("load", str(coll), env=stacworks_env)
     good = [json.loads(line) for line in items.read_text().splitlines()]
@@ -94,29 +96,42 @@ def _error_of(*args: str, env: dict[str, str]) -> str:
 
 
 def test_clear_errors_for_database_problems(stacworks_env: dict[str, str], dsn: str) -> None:
-    dead = {**stacworks_env, "STACWORKS_DATABASE_URL": f"postgresql://x:y@127.0.0.1:{free_port()}/db"}
+    dead = {
+        **stacworks_env,
+        "STACWORKS_DATABASE_URL": f"postgresql://x:y@127.0.0.1:{free_port()}/db",
+    }
     assert "cannot reach the database" in _error_of("db", "migrate", env=dead)
     port = stacworks_env["STACWORKS_DB_PORT"]
     # trust auth on the private cluster accepts any password; an unknown role still fails.
-    wrong = {**stacworks_env,
-             "STACWORKS_DATABASE_URL": f"postgresql://nobody:secret-pw@127.0.0.1:{port}/stacworks"}
+    wrong = {
+        **stacworks_env,
+        "STACWORKS_DATABASE_URL": f"postgresql://nobody:secret-pw@127.0.0.1:{port}/stacworks",
+    }
     msg = _error_of("db", "migrate", env=wrong)
     assert "secret-pw" not in msg
     assert "user name or password" in msg
 
 
 def test_clear_errors_for_machine_problems(stacworks_env: dict[str, str], tmp_path: Path) -> None:
-    no_pg = {**stacworks_env, "STACWORKS_PG_BIN": str(tmp_path), "STACWORKS_HOME": str(tmp_path / "h")}
+    no_pg = {
+        **stacworks_env,
+        "STACWORKS_PG_BIN": str(tmp_path),
+        "STACWORKS_HOME": str(tmp_path / "h"),
+    }
     assert "initdb" in _error_of("db", "start", env=no_pg)
 
     if os.geteuid() != 0:  # root can write anywhere
         ro = tmp_path / "ro"
         ro.mkdir(mode=0o500)
-        assert "not writable" in _error_of("db", "start", env={**stacworks_env, "STACWORKS_HOME": str(ro / "h")})
+        assert "not writable" in _error_of(
+            "db", "start", env={**stacworks_env, "STACWORKS_HOME": str(ro / "h")}
+        )
     else:
         blocker = world_traversable_tmpdir("stacworks-file-")
         (blocker / "file").write_text("a file, not a folder")
-        msg = _error_of("db", "start", env={**stacworks_env, "STACWORKS_HOME": str(blocker / "file" / "h")})
+        msg = _error_of(
+            "db", "start", env={**stacworks_env, "STACWORKS_HOME": str(blocker / "file" / "h")}
+        )
         assert "not writable" in msg
 
     with socket.socket() as s:

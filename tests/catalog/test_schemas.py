@@ -28,8 +28,10 @@ def _registry() -> Registry:
 
 def validate_stac(obj: dict, *, core_only: bool = False) -> None:
     """Validate against the core schema for the object's version and every extension it names."""
-    kind = {"Feature": "item-spec/json-schema/item.json",
-            "Collection": "collection-spec/json-schema/collection.json"}[obj["type"]]
+    kind = {
+        "Feature": "item-spec/json-schema/item.json",
+        "Collection": "collection-spec/json-schema/collection.json",
+    }[obj["type"]]
     schemas = [f"https://schemas.stacspec.org/v{obj['stac_version']}/{kind}"]
     if not core_only:
         schemas += obj.get("stac_extensions", [])
@@ -51,8 +53,12 @@ def test_served_items_are_valid_stac(stac_url: str, sample_loaded: list[Path]) -
     extension schemas upstream, e.g. Earth Search's `s2:sequence`; we must not add breakage)."""
     from catalog.load import iter_records
 
-    sources = {(r.get("collection"), r["id"]): r for p in sample_loaded for r in iter_records(p)
-               if r.get("type") == "Feature"}
+    sources = {
+        (r.get("collection"), r["id"]): r
+        for p in sample_loaded
+        for r in iter_records(p)
+        if r.get("type") == "Feature"
+    }
     body = httpx.get(f"{stac_url}/search", params={"limit": 500}).json()
     assert len(body["features"]) > 100
     checked = core = 0
@@ -74,7 +80,9 @@ def test_served_collections_are_valid_stac(stac_url: str) -> None:
 
 
 def test_validator_catches_a_broken_item(stac_url: str) -> None:
-    item = httpx.get(f"{stac_url}/search", params={"limit": 1, "collections": "joplin"}).json()["features"][0]
+    item = httpx.get(f"{stac_url}/search", params={"limit": 1, "collections": "joplin"}).json()[
+        "features"
+    ][0]
     del item["properties"]["datetime"]
     with pytest.raises(jsonschema.ValidationError):
         validate_stac(item)

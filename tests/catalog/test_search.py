@@ -43,68 +43,96 @@ def test_bbox_and_datetime(client: Client) -> None:
 
 def test_cql2_on_cloud_cover_text_and_json(client: Client, stac_url: str) -> None:
     text = list(
-        client.search(filter="eo:cloud_cover < 1", filter_lang="cql2-text",
-                      collections=["sentinel-2-l2a", "landsat-c2-l2"]).items()
+        client.search(
+            filter="eo:cloud_cover < 1",
+            filter_lang="cql2-text",
+            collections=["sentinel-2-l2a", "landsat-c2-l2"],
+        ).items()
     )
     ids = {i.id for i in text}
     assert ids == {"S2A_13TDE_20231008_0_L2A", "LC08_L2SP_033032_20231008_02_T1"}
     assert all(i.properties["eo:cloud_cover"] < 1 for i in text)
     body = httpx.post(
         f"{stac_url}/search",
-        json={"filter-lang": "cql2-json",
-              "filter": {"op": ">", "args": [{"property": "eo:cloud_cover"}, 10]},
-              "collections": ["sentinel-2-l2a"]},
+        json={
+            "filter-lang": "cql2-json",
+            "filter": {"op": ">", "args": [{"property": "eo:cloud_cover"}, 10]},
+            "collections": ["sentinel-2-l2a"],
+        },
     ).json()
     assert [f["id"] for f in body["features"]] == ["S2B_20EPT_20250731_0_L2A"]
 
 
 def test_query_extension_operators(stac_url: str) -> None:
     def ids(query: dict) -> set[str]:
-        r = httpx.post(f"{stac_url}/search", json={
-            "query": query, "limit": 200, "collections": ["sentinel-2-l2a", "landsat-c2-l2"]})
+        r = httpx.post(
+            f"{stac_url}/search",
+            json={"query": query, "limit": 200, "collections": ["sentinel-2-l2a", "landsat-c2-l2"]},
+        )
         assert r.status_code == 200, r.text
         return {f["id"] for f in r.json()["features"]}
 
     assert ids({"platform": {"startsWith": "sentinel"}}) == {
-        "S2A_13TDE_20231008_0_L2A", "S2B_20EPT_20250731_0_L2A"}
+        "S2A_13TDE_20231008_0_L2A",
+        "S2B_20EPT_20250731_0_L2A",
+    }
     assert ids({"platform": {"endsWith": "2b"}}) == {"S2B_20EPT_20250731_0_L2A"}
     assert ids({"platform": {"contains": "tinel-2"}}) == {
-        "S2A_13TDE_20231008_0_L2A", "S2B_20EPT_20250731_0_L2A"}
+        "S2A_13TDE_20231008_0_L2A",
+        "S2B_20EPT_20250731_0_L2A",
+    }
     assert ids({"platform": {"in": ["landsat-8", "sentinel-2a"]}}) == {
-        "S2A_13TDE_20231008_0_L2A", "LC08_L2SP_033032_20231008_02_T1"}
+        "S2A_13TDE_20231008_0_L2A",
+        "LC08_L2SP_033032_20231008_02_T1",
+    }
     assert ids({"eo:cloud_cover": {"gte": 0.06, "lt": 30}}) == {
-        "S2B_20EPT_20250731_0_L2A", "LC08_L2SP_033032_20231008_02_T1"}
+        "S2B_20EPT_20250731_0_L2A",
+        "LC08_L2SP_033032_20231008_02_T1",
+    }
 
 
 def test_query_and_filter_combine(stac_url: str) -> None:
-    r = httpx.post(f"{stac_url}/search", json={
-        "query": {"platform": {"startsWith": "sentinel"}},
-        "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 1]},
-    })
+    r = httpx.post(
+        f"{stac_url}/search",
+        json={
+            "query": {"platform": {"startsWith": "sentinel"}},
+            "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 1]},
+        },
+    )
     assert r.status_code == 200, r.text
     assert [f["id"] for f in r.json()["features"]] == ["S2A_13TDE_20231008_0_L2A"]
 
 
 def test_sort_ascending_and_descending(stac_url: str) -> None:
     for direction, reverse in (("asc", False), ("desc", True)):
-        r = httpx.post(f"{stac_url}/search", json={
-            "collections": ["sentinel-2-l2a", "landsat-c2-l2"],
-            "sortby": [{"field": "properties.eo:cloud_cover", "direction": direction}]})
+        r = httpx.post(
+            f"{stac_url}/search",
+            json={
+                "collections": ["sentinel-2-l2a", "landsat-c2-l2"],
+                "sortby": [{"field": "properties.eo:cloud_cover", "direction": direction}],
+            },
+        )
         values = [f["properties"]["eo:cloud_cover"] for f in r.json()["features"]]
         assert len(values) == 3 and values == sorted(values, reverse=reverse)
-    r = httpx.get(f"{stac_url}/search", params={"collections": "joplin", "sortby": "-id", "limit": 5})
+    r = httpx.get(
+        f"{stac_url}/search", params={"collections": "joplin", "sortby": "-id", "limit": 5}
+    )
     got = [f["id"] for f in r.json()["features"]]
     assert got == sorted(got, reverse=True)
 
 
 def test_fields_get_and_post(stac_url: str) -> None:
-    r = httpx.get(f"{stac_url}/search", params={"fields": "id,-geometry,-assets", "limit": 2,
-                                                 "collections": "joplin"})
+    r = httpx.get(
+        f"{stac_url}/search",
+        params={"fields": "id,-geometry,-assets", "limit": 2, "collections": "joplin"},
+    )
     assert r.headers["content-type"].startswith("application/geo+json")
     for f in r.json()["features"]:
         assert "id" in f and "geometry" not in f and "assets" not in f
-    r = httpx.post(f"{stac_url}/search", json={"fields": {"include": ["properties.datetime"],
-                                                            "exclude": ["links"]}, "limit": 2})
+    r = httpx.post(
+        f"{stac_url}/search",
+        json={"fields": {"include": ["properties.datetime"], "exclude": ["links"]}, "limit": 2},
+    )
     assert r.headers["content-type"].startswith("application/geo+json")
     f = r.json()["features"][0]
     assert set(f["properties"]) == {"datetime"} and "links" not in f
@@ -139,7 +167,12 @@ def test_pre_1_0_objects_are_migrated_on_load(stac_url: str) -> None:
     r = httpx.get(f"{stac_url}/collections/pgstac-test-collection")
     assert r.status_code == 200
     assert r.json()["type"] == "Collection" and r.json()["stac_version"] == "1.1.0"
-    item = httpx.get(f"{stac_url}/collections/pgstac-test-collection/items", params={"limit": 1}).json()
+    item = httpx.get(
+        f"{stac_url}/collections/pgstac-test-collection/items", params={"limit": 1}
+    ).json()
     assert item["features"][0]["stac_version"] == "1.1.0"
-    ids = [c["id"] for c in httpx.get(f"{stac_url}/collections", params={"limit": 100}).json()["collections"]]
+    ids = [
+        c["id"]
+        for c in httpx.get(f"{stac_url}/collections", params={"limit": 100}).json()["collections"]
+    ]
     assert "pgstac-test-collection" in ids

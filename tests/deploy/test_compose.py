@@ -56,6 +56,7 @@ def test_docker_compose_config_when_available() -> None:
     probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip("docker compose plugin not installed")
-    res = subprocess.run(["docker", "compose", "config", "--quiet"], cwd=ROOT,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["docker", "compose", "config", "--quiet"], cwd=ROOT, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr

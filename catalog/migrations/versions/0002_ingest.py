@@ -37,8 +37,12 @@ def upgrade() -> None:
     op.create_table(
         "ingest_products",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.BigInteger,
-                  sa.ForeignKey(f"{S}.ingest_runs.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "run_id",
+            sa.BigInteger,
+            sa.ForeignKey(f"{S}.ingest_runs.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("collection", sa.Text, nullable=False),
         sa.Column("item_id", sa.Text, nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
@@ -57,8 +61,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "collection", "item_id"),
         schema=S,
     )
-    op.create_index("ingest_products_key", "ingest_products",
-                    ["collection", "item_id", "status"], schema=S)
+    op.create_index(
+        "ingest_products_key", "ingest_products", ["collection", "item_id", "status"], schema=S
+    )
     _apply_procrastinate_schema()
 
 

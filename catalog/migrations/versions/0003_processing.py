@@ -56,8 +56,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now()),
         schema=S,
     )
-    op.create_index("processing_executions_status", "processing_executions",
-                    ["status", "created_at"], schema=S)
+    op.create_index(
+        "processing_executions_status", "processing_executions", ["status", "created_at"], schema=S
+    )
     fk = sa.ForeignKey(f"{S}.processing_executions.id", ondelete="CASCADE")
     op.create_table(
         "processing_events",
@@ -75,9 +76,12 @@ def upgrade() -> None:
     op.create_table(
         "processing_task_runs",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("execution_id", sa.Text,
-                  sa.ForeignKey(f"{S}.processing_executions.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "execution_id",
+            sa.Text,
+            sa.ForeignKey(f"{S}.processing_executions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("run", sa.Integer, nullable=False),
         sa.Column("state_name", sa.Text, nullable=False),
         sa.Column("state_path", sa.Text, nullable=False),
@@ -99,14 +103,18 @@ def upgrade() -> None:
         sa.Column("outputs", JSONB),
         schema=S,
     )
-    op.create_index("processing_task_runs_execution", "processing_task_runs",
-                    ["execution_id", "id"], schema=S)
+    op.create_index(
+        "processing_task_runs_execution", "processing_task_runs", ["execution_id", "id"], schema=S
+    )
     op.create_table(
         "processing_logs",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column("execution_id", sa.Text,
-                  sa.ForeignKey(f"{S}.processing_executions.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column(
+            "execution_id",
+            sa.Text,
+            sa.ForeignKey(f"{S}.processing_executions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("task_run_id", sa.BigInteger),
         sa.Column("state_path", sa.Text, nullable=False),
         sa.Column("map_index", sa.Integer),
@@ -115,11 +123,18 @@ def upgrade() -> None:
         sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
         schema=S,
     )
-    op.create_index("processing_logs_execution", "processing_logs", ["execution_id", "id"],
-                    schema=S)
+    op.create_index(
+        "processing_logs_execution", "processing_logs", ["execution_id", "id"], schema=S
+    )
 
 
 def downgrade() -> None:
-    for table in ("processing_logs", "processing_task_runs", "processing_events",
-                  "processing_executions", "processing_workflows", "processing_algorithms"):
+    for table in (
+        "processing_logs",
+        "processing_task_runs",
+        "processing_events",
+        "processing_executions",
+        "processing_workflows",
+        "processing_algorithms",
+    ):
         op.drop_table(table, schema=S)

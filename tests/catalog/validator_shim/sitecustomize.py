@@ -10,13 +10,19 @@ import urllib.request
 from pathlib import Path
 
 MIRROR = Path(os.environ["STAC_SCHEMA_MIRROR"])
-HOSTS = ("schemas.stacspec.org", "stac-extensions.github.io", "geojson.org", "json-schema.org", "proj.org")
+HOSTS = (
+    "schemas.stacspec.org",
+    "stac-extensions.github.io",
+    "geojson.org",
+    "json-schema.org",
+    "proj.org",
+)
 
 
 def _local(url: str):
     for scheme in ("https://", "http://"):
         if url.startswith(scheme):
-            rest = url[len(scheme):].split("#", 1)[0].split("?", 1)[0]
+            rest = url[len(scheme) :].split("#", 1)[0].split("?", 1)[0]
             if rest.split("/", 1)[0] in HOSTS:
                 path = MIRROR / rest
                 if path.is_dir():
