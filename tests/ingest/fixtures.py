@@ -10,19 +10,22 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ingest.samples.static_stac import StaticStac, serve_static_stac
-from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir
+from tests.harness import (
+    free_port,
+    moto_server,
+    remove_tree,
+    serve,
+    stacworks,
+    world_traversable_tmpdir,
+)
 from tests.ingest.bad_samples import publish_for_tests
 
 
@@ -124,24 +127,7 @@ def ingest_s3(ingest_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """moto_server on loopback and a bucket; yields the env that stores objects there."""
     import boto3
 
-    port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+    with moto_server() as endpoint:
         boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -160,12 +146,6 @@ def ingest_s3(ingest_env: dict[str, str]) -> Iterator[dict[str, str]]:
             }
         )
         yield env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +22,7 @@ import pytest
 from PIL import Image
 
 from objectstore import LocalStore, ObjectStore, S3Store, asset_key
-from tests.harness import free_port, serve, stacworks
+from tests.harness import moto_server, serve, stacworks
 from tiler.render import default_renders
 
 RASTER = Path(__file__).resolve().parents[3] / "shared" / "data" / "raster"
@@ -210,29 +207,8 @@ def http() -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def tiles_moto() -> Iterator[str]:
     """``moto_server`` on a free loopback port for the tiler's S3 tests."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+    with moto_server() as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")
