@@ -18,10 +18,9 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-import os  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
-from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir  # noqa: E402
+from tests.harness import private_catalog, serve, stacworks  # noqa: E402
 
 # The catalog sample set every search test reads: real collections and items.
 SAMPLE_STAC = [
@@ -37,20 +36,8 @@ SAMPLE_STAC = [
 @pytest.fixture(scope="session")
 def stacworks_env() -> Iterator[dict[str, str]]:
     """A private data folder and PostgreSQL cluster for the session, via `stacworks db start`."""
-    home = world_traversable_tmpdir("stacworks-test-")
-    env = {
-        **os.environ,
-        "STACWORKS_HOME": str(home / "home"),
-        "STACWORKS_DB_PORT": str(free_port()),
-    }
-    env.pop("STACWORKS_DATABASE_URL", None)
-    stacworks("db", "start", env=env)
-    stacworks("db", "migrate", env=env)
-    try:
+    with private_catalog("stacworks-test-") as env:
         yield env
-    finally:
-        stacworks("db", "stop", env=env, check=False)
-        remove_tree(home)
 
 
 @pytest.fixture(scope="session")

@@ -128,3 +128,22 @@ def moto_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def private_catalog(
+    prefix: str, base_env: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """A fresh data folder with its own PostgreSQL cluster, started and migrated through the
+    CLI; yields the environment that points `stacworks` at it; stops and removes it after."""
+    home = world_traversable_tmpdir(prefix)
+    env = dict(os.environ if base_env is None else base_env)
+    env.pop("STACWORKS_DATABASE_URL", None)
+    env.update({"STACWORKS_HOME": str(home / "home"), "STACWORKS_DB_PORT": str(free_port())})
+    try:
+        stacworks("db", "start", env=env)
+        stacworks("db", "migrate", env=env)
+        yield env
+    finally:
+        stacworks("db", "stop", env=env, check=False)
+        remove_tree(home)

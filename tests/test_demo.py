@@ -21,6 +21,7 @@ def demo_env(shared_data: Path) -> Iterator[dict[str, str]]:
     env = {**os.environ, "STACWORKS_HOME": str(home / "h"), "STACWORKS_DB_PORT": str(free_port())}
     env.pop("STACWORKS_DATABASE_URL", None)
     try:
+        # The demo starts and migrates the database itself: no `db start` beforehand.
         res = stacworks("demo", "--no-serve", "--from", str(shared_data), env=env, timeout=600)
         assert "loaded" in res.stdout
         yield env

@@ -18,14 +18,7 @@ from typing import Any
 import pytest
 
 from ingest.samples.static_stac import StaticStac, serve_static_stac
-from tests.harness import (
-    free_port,
-    moto_server,
-    remove_tree,
-    serve,
-    stacworks,
-    world_traversable_tmpdir,
-)
+from tests.harness import moto_server, private_catalog, serve
 from tests.ingest.bad_samples import publish_for_tests
 
 
@@ -89,18 +82,11 @@ def eodag_offline(loopback: Loopback, tmp_path_factory: pytest.TempPathFactory) 
 def ingest_home() -> Iterator[dict[str, str]]:
     """A private database cluster for the ingest tests alone: they add collections and items,
     which would change what the catalog tests (on the shared session catalog) expect."""
-    home = world_traversable_tmpdir("stacworks-ingest-")
-    env = {
+    clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("STACWORKS_", "EODAG_", "AWS_"))
     }
-    env.update({"STACWORKS_HOME": str(home / "home"), "STACWORKS_DB_PORT": str(free_port())})
-    stacworks("db", "start", env=env)
-    stacworks("db", "migrate", env=env)
-    try:
+    with private_catalog("stacworks-ingest-", clean) as env:
         yield env
-    finally:
-        stacworks("db", "stop", env=env, check=False)
-        remove_tree(home)
 
 
 @pytest.fixture(scope="session")
