@@ -42,6 +42,9 @@ def stacworks_env() -> Iterator[dict[str, str]]:
         **os.environ,
         "STACWORKS_HOME": str(home / "home"),
         "STACWORKS_DB_PORT": str(free_port()),
+        # The legacy suites test features, not access control: they read and write anonymously.
+        # The security suite (tests/access) serves the same database with access control on.
+        "STACWORKS_AUTH_ENABLED": "false",
     }
     env.pop("STACWORKS_DATABASE_URL", None)
     stacworks("db", "start", env=env)

@@ -90,7 +90,8 @@ def ingest_home() -> Iterator[dict[str, str]]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("STACWORKS_", "EODAG_", "AWS_"))
     }
-    env.update({"STACWORKS_HOME": str(home / "home"), "STACWORKS_DB_PORT": str(free_port())})
+    env.update({"STACWORKS_HOME": str(home / "home"), "STACWORKS_DB_PORT": str(free_port()),
+                "STACWORKS_AUTH_ENABLED": "false"})  # feature tests; tests/access does security
     stacworks("db", "start", env=env)
     stacworks("db", "migrate", env=env)
     try:
