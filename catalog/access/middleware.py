@@ -188,6 +188,10 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], get_route_path(scope)
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            # No id contains NUL; PostgreSQL text cannot hold one (a 500 deeper down).
+            await self.policy.error(Denied(404, "not found"))(scope, receive, send)
+            return
         try:
             await self._check(scope, receive, send, state, method, path)
         except Denied as denied:
