@@ -251,7 +251,7 @@ def _demo_access(settings: CatalogSettings, paths: list[Path]) -> None:
             except ValueError:
                 continue
             docs = doc if isinstance(doc, list) else doc.get("collections", [doc])
-            ids += [d["id"] for d in docs if isinstance(d, dict) and d.get("type") == "Collection"]
+            ids += [d["id"] for d in docs if isinstance(d, dict) and "extent" in d and "id" in d]
     for cid in dict.fromkeys(ids):
         if store.collection_exists(cid):
             store.set_visibility(cid, "public")
