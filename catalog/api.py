@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -47,6 +48,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
+from catalog.access import NO_COLLECTION, Access, AccessMiddleware, StacPolicy, readable_of
 from catalog.errors import InvalidInput
 from catalog.query import and_filters, check_cql2, query_to_cql2
 from catalog.queryables import filter_terms, known_terms
@@ -171,10 +173,46 @@ def translate_search_errors() -> Iterator[None]:
         raise InvalidQueryParameter("filter: the expression cannot be evaluated") from None
 
 
+#: The collections the current collection search may return (None: all), see all_collections.
+_COLLECTION_SCOPE: ContextVar[set[str] | None] = ContextVar("collection_scope", default=None)
+
+
+def restrict_collections(asked: list[str] | None, readable: set[str] | None) -> list[str] | None:
+    """``asked`` narrowed to ``readable`` (None: no restriction); never an empty list, which
+    pgstac reads as "every collection"."""
+    if readable is None:
+        return asked
+    allowed = sorted(readable) if not asked else [c for c in asked if c in readable]
+    return allowed or [NO_COLLECTION]
+
+
 class CatalogClient(CoreCrudClient):
-    """stac-fastapi-pgstac's client with the Query translation, input checks and content types."""
+    """stac-fastapi-pgstac's client with the Query translation, input checks and content types.
+
+    Lists and searches read only the collections the access middleware found readable
+    (``request.state.readable``): hidden collections and their items are simply absent.
+    """
+
+    async def all_collections(self, request: Request, **kwargs: Any) -> Any:  # type: ignore[override]
+        token = _COLLECTION_SCOPE.set(readable_of(request))
+        try:
+            return await super().all_collections(request, **kwargs)
+        finally:
+            _COLLECTION_SCOPE.reset(token)
+
+    def _clean_search_args(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        clean = super()._clean_search_args(*args, **kwargs)
+        readable = _COLLECTION_SCOPE.get()
+        if readable is not None:  # only set while listing collections
+            clean["ids"] = restrict_collections(clean.get("ids"), readable)
+        return clean
 
     async def _search_base(self, search_request: Any, request: Request) -> Any:  # type: ignore[override]
+        readable = readable_of(request)
+        if readable is not None:
+            search_request.collections = restrict_collections(
+                getattr(search_request, "collections", None), readable
+            )
         max_limit = getattr(request.app.state, "max_limit", 10_000)
         limit = getattr(search_request, "limit", None)
         if limit is not None and limit > max_limit:
@@ -261,6 +299,7 @@ def create_stac_app(
     *,
     client: type[CoreCrudClient] = CatalogClient,
     lifespan: Callable[[FastAPI], Any] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
     """Build the STAC API application (mount it with :func:`stacworks.app` or run it alone).
 
@@ -269,6 +308,7 @@ def create_stac_app(
     """
     catalog = catalog or CatalogSettings()
     api = api or StacApiSettings()
+    access = access or Access(catalog.dsn)
     settings = _pgstac_settings(api)
     pg = postgres_settings(catalog, api)
     extensions = Extensions(
@@ -343,6 +383,8 @@ def create_stac_app(
                 allow_headers=settings.cors_headers,
                 max_age=600,
             ),
+            # Inside CORS (a refusal still carries CORS headers), before request checks.
+            Middleware(AccessMiddleware, access=access, policy=StacPolicy()),
             Middleware(RequestValidationMiddleware, max_limit=api.max_limit),
         ],
         health_check=health_check,

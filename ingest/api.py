@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from catalog.access import Access, AccessMiddleware, RoleGate
 from catalog.settings import CatalogSettings
 from ingest.errors import IngestError
 from ingest.pipeline import Services
@@ -67,8 +68,13 @@ def create_ingest_app(
     settings: IngestSettings | None = None,
     store: ObjectStore | None = None,
     on_new_collection: Callable[[str, str], object] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
-    """The ingest service; each part can be passed in (tests, other deployments)."""
+    """The ingest service; each part can be passed in (tests, other deployments).
+
+    Access: starting a run (it downloads and writes into any collection) needs an admin key;
+    reading runs an editor key.
+    """
     catalog = catalog or CatalogSettings()
     settings = settings or IngestSettings()
     svc = Services(catalog, settings, store or store_from_settings(), on_new_collection)
@@ -90,6 +96,12 @@ def create_ingest_app(
 
     app = FastAPI(title="stacworks ingest", lifespan=lifespan)
     app.state.services = svc
+    app.add_middleware(
+        AccessMiddleware,
+        access=access or Access(catalog.dsn),
+        policy=RoleGate(rules=[("POST,PUT,PATCH,DELETE", r"^/runs", "admin"),
+                               ("GET", r"^/$", None)], default="editor"),
+    )
 
     @app.exception_handler(IngestError)
     async def on_ingest_error(request: Request, exc: IngestError) -> JSONResponse:

@@ -24,7 +24,7 @@ from objectstore import ObjectStore, gdal_env
 from objectstore.settings import StoreSettings
 from processing.algorithms import AlgorithmRegistry, AlgorithmSpec, validate_parameters
 from processing.asl import ExecutionResult, InvalidDefinition, StateMachine
-from processing.contract import CatalogItems, item_ref
+from processing.contract import CatalogItems, _catalog_key, item_ref
 from processing.costs import task_cost
 from processing.db import Database
 from processing.errors import InvalidInput, NoSuchProcess, ProcessingError
@@ -217,8 +217,23 @@ class ExecutionManager:
                   for a in self.algorithms.latest()]
         return found
 
-    def resolve_items(self, inputs: Mapping[str, Any], stac_url: str | None) -> list[str]:
-        """The item references of an execution request: listed, by ids, or by a search."""
+    def resolve_items(self, inputs: Mapping[str, Any], stac_url: str | None,
+                      readable: set[str] | None = None) -> list[str]:
+        """The item references of an execution request: listed, by ids, or by a search.
+
+        ``readable``: the collections the caller may read (None: all, and any file or URL);
+        otherwise every reference must be a catalog item of one of them.
+        """
+        refs = self._resolve_items(inputs, stac_url, readable)
+        if readable is not None:
+            for ref in refs:
+                key = _catalog_key(ref)
+                if key is None or key[0] not in readable:
+                    raise InvalidInput("inputs.items", f"no such catalog item: {ref}")
+        return refs
+
+    def _resolve_items(self, inputs: Mapping[str, Any], stac_url: str | None,
+                       readable: set[str] | None) -> list[str]:
         refs: list[str] = []
         if "items" in inputs:
             items = inputs["items"]
@@ -235,14 +250,15 @@ class ExecutionManager:
             refs += [item_ref({"collection": collection, "id": i}, field="inputs.ids",
                               stac_url=stac_url) for i in ids]
         if "search" in inputs:
-            refs += self._search(inputs["search"], stac_url)
+            refs += self._search(inputs["search"], stac_url, readable)
         if not refs:
             raise InvalidInput("inputs.items", "no input items (give items, ids or a search)")
         if len(refs) > self.settings.max_items:
             raise InvalidInput("inputs.items", f"more than {self.settings.max_items} items")
         return refs
 
-    def _search(self, search: Any, stac_url: str | None) -> list[str]:
+    def _search(self, search: Any, stac_url: str | None,
+                readable: set[str] | None = None) -> list[str]:
         if not isinstance(search, Mapping):
             raise InvalidInput("inputs.search", "expected a STAC item search object")
         allowed = {"collections", "ids", "bbox", "intersects", "datetime", "filter",
@@ -253,6 +269,10 @@ class ExecutionManager:
         body = {**search, "limit": min(int(search.get("limit") or self.settings.max_items),
                                        self.settings.max_items),
                 "fields": {"include": ["id", "collection"], "exclude": []}}
+        if readable is not None:
+            from catalog.api import restrict_collections
+
+            body["collections"] = restrict_collections(search.get("collections"), readable)
         try:
             with self.db.connection() as conn:
                 row = conn.execute("SELECT pgstac.search(%s::jsonb) AS fc",
@@ -265,8 +285,9 @@ class ExecutionManager:
 
     # -- executions ----------------------------------------------------------------------------
 
-    def submit(self, process_id: str, inputs: Any, *, stac_url: str | None) -> dict[str, Any]:
-        """Check the request, record the job (accepted) and queue it."""
+    def submit(self, process_id: str, inputs: Any, *, stac_url: str | None,
+               principal: str | None = None, readable: set[str] | None = None) -> dict[str, Any]:
+        """Check the request, record the job (accepted, owned by ``principal``) and queue it."""
         process = self.process(process_id)
         if not isinstance(inputs, Mapping):
             raise InvalidInput("inputs", "expected an object")
@@ -281,7 +302,7 @@ class ExecutionManager:
             validate_parameters(process.algorithm, parameters, field="inputs.parameters")
         else:
             self._check_workflow_parameters(process.workflow, parameters)
-        refs = self.resolve_items(inputs, stac_url)
+        refs = self.resolve_items(inputs, stac_url, readable)
         execution_id = uuid.uuid4().hex
         workflow = process.workflow
         self.executions.create({
@@ -293,6 +314,7 @@ class ExecutionManager:
             "definition": workflow.definition,
             "context": {"renders": workflow.renders, "stac_url": stac_url},
             "input": {"items": refs, "parameters": dict(parameters)},
+            "principal": principal,
         })
         self._schedule(execution_id)
         return self.executions.get(execution_id)

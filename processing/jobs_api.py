@@ -24,6 +24,7 @@ from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from catalog.access import Access, AccessMiddleware, Denied, RoleGate, principal_of, readable_of
 from catalog.settings import CatalogSettings
 from objectstore import ObjectStore, store_from_settings
 from objectstore.settings import StoreSettings, load_settings
@@ -95,11 +96,37 @@ def add_exception_handlers(app: FastAPI) -> None:
         status = STATUS_CODES.get(type(exc), exc.status_code)
         return _problem(status, exc.type_uri, exc.title, str(exc))
 
+    @app.exception_handler(Denied)
+    async def _denied(request: Request, exc: Denied) -> JSONResponse:
+        return _problem(exc.status, "about:blank", "Forbidden", exc.message)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         return _problem(400, InvalidInput.type_uri, InvalidInput.title, f"{loc}: {err['msg']}")
+
+
+def jobs_policy(manager: ExecutionManager) -> RoleGate:
+    """Who may do what in the jobs API; a job is visible to its owner and admins only."""
+
+    def error(denied: Denied) -> JSONResponse:
+        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  429: "Too Many Requests"}
+        return _problem(denied.status, "about:blank", titles.get(denied.status, "Error"),
+                        denied.message)
+
+    return RoleGate(
+        rules=[
+            ("POST", r"^/processes/[^/]+/execution$", "editor"),
+            ("POST,PUT,PATCH,DELETE", r"^/algorithms", "admin"),  # an algorithm runs commands
+            ("POST,PUT,PATCH,DELETE", r"^/workflows", "editor"),
+        ],
+        default="viewer",
+        buckets=[("POST", r"^/processes/[^/]+/execution$", "jobs")],
+        owned=(r"^/jobs/([^/]+)", manager.executions.principal_of),
+        errors=error,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -293,8 +320,10 @@ def create_processes_app(
     *,
     store_settings: StoreSettings | None = None,
     object_store: ObjectStore | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
     """Build the jobs service (route ``ROOT_PATHS`` to it with :class:`RootPaths`)."""
+    access = access or Access(catalog_settings.dsn)
     settings = settings or ProcessingSettings()
     store_cfg = store_settings or load_settings(home=catalog_settings.home)
     db = Database(catalog_settings.dsn)
@@ -318,6 +347,7 @@ def create_processes_app(
                   openapi_url="/processes/openapi.json", redoc_url=None)
     app.state.manager = manager
     add_exception_handlers(app)
+    app.add_middleware(AccessMiddleware, access=access, policy=jobs_policy(manager))
 
     # -- processes (OGC API - Processes Part 1) ------------------------------------------------
 
@@ -337,7 +367,16 @@ def create_processes_app(
             raise InvalidInput("body", "expected an object with 'inputs'")
         inputs = body.get("inputs", {k: v for k, v in body.items() if k != "response"})
         base = _base(request)
-        row = manager.submit(process_id, inputs, stac_url=f"{base}/stac")
+        principal = principal_of(request)
+        if not principal.admin:  # outputs may only land where the caller may write
+            output = manager.process(process_id).workflow.collection
+            if access.store.collection_exists(output) and not access.store.can_write(
+                principal, output
+            ):
+                raise Denied(403, f"no write access to the output collection {output!r}")
+        row = manager.submit(process_id, inputs, stac_url=f"{base}/stac",
+                             principal=principal.id if not principal.unrestricted else None,
+                             readable=readable_of(request))
         info = service.status_info(row, base, detail=False)
         return JSONResponse(info, status_code=201, headers={"Location": f"{base}/jobs/{row['id']}"})
 
@@ -347,7 +386,8 @@ def create_processes_app(
             raise InvalidInput("body", "expected {'item_count': N} or {'inputs': {...}}")
         count = body.get("item_count")
         if count is None:
-            count = len(manager.resolve_items(body.get("inputs") or {}, None))
+            count = len(manager.resolve_items(body.get("inputs") or {}, None,
+                                              readable_of(request)))
         if not isinstance(count, int) or count < 0:
             raise InvalidInput("item_count", "expected a non-negative integer")
         return manager.estimate(process_id, count)
@@ -363,8 +403,10 @@ def create_processes_app(
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         base = _base(request)
+        principal = principal_of(request)
         rows = manager.executions.find(status=status, process_id=processID, limit=limit,
-                                       offset=offset)
+                                       offset=offset,
+                                       principal=True if principal.admin else principal.id or "")
         return {"jobs": [service.status_info(r, base, detail=False) for r in rows],
                 "links": [{"href": f"{base}/jobs", "rel": "self"}]}
 

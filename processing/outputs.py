@@ -352,6 +352,13 @@ class OutputPublisher:
                 if not exists:
                     conn.execute("SELECT pgstac.upsert_collection(%s)",
                                  (Jsonb(self._collection(prov, items)),))
+                    # A new output collection is private to the job's owner (access model).
+                    conn.execute(
+                        "INSERT INTO stacworks.access_collections (collection_id, owner) "
+                        "SELECT %s, principal FROM stacworks.processing_executions "
+                        "WHERE id = %s ON CONFLICT (collection_id) DO NOTHING",
+                        (prov.collection, prov.execution_id),
+                    )
                 with PgstacDB(dsn=self.dsn) as db:
                     Loader(db=db).load_items(iter(items), insert_mode=Methods.upsert)
                 conn.execute(

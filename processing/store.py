@@ -175,13 +175,22 @@ class ExecutionStore:
         with self.db.connection() as conn:
             conn.execute(
                 "INSERT INTO stacworks.processing_executions (id, process_id, workflow_id, "
-                "workflow_version, output_collection, definition, context, status, input) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, 'accepted', %s)",
+                "workflow_version, output_collection, definition, context, status, input, "
+                "principal) VALUES (%s, %s, %s, %s, %s, %s, %s, 'accepted', %s, %s)",
                 (record["id"], record["process_id"], record["workflow_id"],
                  record["workflow_version"], record["output_collection"],
                  json.dumps(record["definition"]), json.dumps(record["context"]),
-                 json.dumps(record["input"])),
+                 json.dumps(record["input"]), record.get("principal")),
             )
+
+    def principal_of(self, execution_id: str) -> str | None | bool:
+        """The job's owner (None for jobs started without access control); False: no job."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT principal FROM stacworks.processing_executions WHERE id = %s",
+                (execution_id,),
+            ).fetchone()
+        return False if row is None else row["principal"]
 
     def get(self, execution_id: str) -> dict[str, Any]:
         with self.db.connection() as conn:
@@ -193,14 +202,19 @@ class ExecutionStore:
         return row
 
     def find(self, *, status: list[str] | None = None, process_id: list[str] | None = None,
-             limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+             limit: int = 100, offset: int = 0, principal: str | bool = True
+             ) -> list[dict[str, Any]]:
+        """Executions, newest first; ``principal``: True for everyone's, else only that one's."""
+        everyone = principal is True
+        owner = None if everyone else principal
         with self.db.connection() as conn:
             return conn.execute(
                 "SELECT * FROM stacworks.processing_executions "
                 "WHERE (%s::text[] IS NULL OR status = ANY(%s)) "
                 "AND (%s::text[] IS NULL OR process_id = ANY(%s)) "
+                "AND (%s OR principal = %s) "
                 "ORDER BY created_at DESC, id LIMIT %s OFFSET %s",
-                (status, status, process_id, process_id, limit, offset),
+                (status, status, process_id, process_id, everyone, owner, limit, offset),
             ).fetchall()
 
     def claim(self, execution_id: str, owner: str) -> int:

@@ -14,10 +14,12 @@ from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from catalog.access import Access, AccessSettings
 from catalog.api import StacApiSettings, create_stac_app
 from catalog.settings import CatalogSettings
 
-ServiceFactory = Callable[[CatalogSettings], FastAPI]
+#: (catalog settings, the deployment's one access model) -> the service's app.
+ServiceFactory = Callable[[CatalogSettings, Access], FastAPI]
 
 
 class MountedAtRoot:
@@ -40,29 +42,36 @@ class MountedAtRoot:
         await self.app(scope, receive, send)
 
 
-def _stac(settings: CatalogSettings) -> FastAPI:
-    return create_stac_app(settings, StacApiSettings())
+def _stac(settings: CatalogSettings, access: Access) -> FastAPI:
+    return create_stac_app(settings, StacApiSettings(), access=access)
 
 
-def _tiles(settings: CatalogSettings) -> FastAPI:
+def _tiles(settings: CatalogSettings, access: Access) -> FastAPI:
     from tiler import TilerSettings, create_tiler_app
 
-    return create_tiler_app(settings, TilerSettings())
+    return create_tiler_app(settings, TilerSettings(), access=access)
 
 
-def _ingest(settings: CatalogSettings) -> FastAPI:
+def _ingest(settings: CatalogSettings, access: Access) -> FastAPI:
     from ingest.api import create_ingest_app
     from tiler.render import add_default_renders
 
     return create_ingest_app(  # collections it creates get the tiler's render presets
-        settings, on_new_collection=lambda dsn, cid: add_default_renders(dsn, only=[cid])
+        settings, on_new_collection=lambda dsn, cid: add_default_renders(dsn, only=[cid]),
+        access=access,
     )
 
 
-def _processes(settings: CatalogSettings) -> FastAPI:
+def _processes(settings: CatalogSettings, access: Access) -> FastAPI:
     from processing.jobs_api import create_processes_app
 
-    return create_processes_app(settings)
+    return create_processes_app(settings, access=access)
+
+
+def _admin(settings: CatalogSettings, access: Access) -> FastAPI:
+    from catalog.access.admin import create_admin_app
+
+    return create_admin_app(settings.dsn, access=access)
 
 
 _WEB_DIST = Path(__file__).resolve().parents[1] / "web_map" / "dist"
@@ -74,7 +83,7 @@ _WEB_MISSING = (
 )
 
 
-def _web(settings: CatalogSettings) -> FastAPI:
+def _web(settings: CatalogSettings, access: Access | None = None) -> FastAPI:
     """The web map's static build, or a page that says how to build it (checked per request)."""
     from starlette.responses import HTMLResponse
     from starlette.staticfiles import StaticFiles
@@ -98,6 +107,7 @@ SERVICES: dict[str, tuple[str, ServiceFactory]] = {
     "ingest": ("/ingest", _ingest),
     "tiles": ("/tiles", _tiles),
     "processes": ("/processes", _processes),
+    "admin": ("/admin", _admin),
     "web": ("/", _web),  # mounted last by create_app: "/" matches every path
 }
 # Services answering on several root paths with one instance (OGC API - Processes: /processes,
@@ -108,15 +118,19 @@ ROOT_ROUTED: dict[str, tuple[str, ...]] = {
 
 
 def create_app(
-    settings: CatalogSettings | None = None, services: list[str] | None = None
+    settings: CatalogSettings | None = None,
+    services: list[str] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
-    """Mount the chosen services (all by default) in one ASGI app."""
+    """Mount the chosen services (all by default) in one ASGI app, sharing one access model
+    (``STACWORKS_AUTH_*``: enabled unless set otherwise)."""
     settings = settings or CatalogSettings()
+    access = access or Access(settings.dsn, AccessSettings())
     chosen = services or list(SERVICES)
     unknown = set(chosen) - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {sorted(SERVICES)}")
-    apps = {name: SERVICES[name][1](settings) for name in chosen}
+    apps = {name: SERVICES[name][1](settings, access) for name in chosen}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

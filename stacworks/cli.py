@@ -144,22 +144,36 @@ def load(
     load_with_progress(s, paths, mode.value)
 
 
-def _serve(host: str, port: int, services: list[str] | None, settings: CatalogSettings) -> None:
+def _serve(host: str, port: int, services: list[str] | None, settings: CatalogSettings,
+           *, access_log: bool = False) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    from catalog.access import AccessSettings
+    from catalog.access.logs import ScrubSecrets
     from stacworks.app import create_app
 
     if not port_free(port, host if host not in ("0.0.0.0", "localhost") else "127.0.0.1"):
         raise CatalogError(f"port {port} on {host} is in use; choose another with --port")
+    auth = AccessSettings()  # checked here, at start-up
     application = create_app(settings, services)
+    if not auth.enabled:
+        err.print("[bold yellow]warning:[/] STACWORKS_AUTH_ENABLED=false: every caller may read "
+                  "and write everything")
     out.print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
+    # key=/token= in tile URLs never reach a log line: a filter on every uvicorn handler.
+    log_config = {**LOGGING_CONFIG, "filters": {"scrub": {"()": ScrubSecrets}},
+                  "handlers": {name: {**h, "filters": ["scrub"]}
+                               for name, h in LOGGING_CONFIG["handlers"].items()}}
     uvicorn.run(
         application,
         host=host,
         port=port,
         proxy_headers=True,
         forwarded_allow_ips="*",
-        log_level="warning",
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
+        log_config=log_config,
     )
 
 
@@ -171,6 +185,9 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (credentials masked).")
+    ] = False,
 ) -> None:
     """Serve the platform (STAC under /stac, ...) in one process."""
     from stacworks.app import SERVICES
@@ -179,7 +196,7 @@ def serve(
         raise CatalogError(f"unknown service {service!r}; choose from {sorted(SERVICES)}")
     s = _settings()
     ensure_database(s)
-    _serve(host, port, [service] if service else None, s)
+    _serve(host, port, [service] if service else None, s, access_log=access_log)
 
 
 DEMO_FILES = [
@@ -269,8 +286,34 @@ def demo(
     from tiler.render import add_default_renders
 
     add_default_renders(s.dsn)  # render presets, so tiles and WMTS draw with no parameters
+    _demo_access(s, demo_paths(source.resolve()))
     if not no_serve:
         _serve(host, port, None, s)
+
+
+def _demo_access(settings: CatalogSettings, paths: list[Path]) -> None:
+    """The demo's collections are public; an admin key is created and shown (once)."""
+    import json
+
+    from catalog.access import AccessSettings, AccessStore
+
+    store = AccessStore(settings.dsn, pooled=False)
+    ids: list[str] = []
+    for path in paths:
+        if path.suffix == ".json":
+            try:
+                doc = json.loads(path.read_text())
+            except ValueError:
+                continue
+            docs = doc if isinstance(doc, list) else doc.get("collections", [doc])
+            ids += [d["id"] for d in docs if isinstance(d, dict) and "extent" in d and "id" in d]
+    for cid in dict.fromkeys(ids):
+        if store.collection_exists(cid):
+            store.set_visibility(cid, "public")
+    if not AccessSettings().enabled:
+        return
+    key = store.create_key("demo admin", "admin")
+    out.print(f"demo collections are public; admin API key (shown once): {key['token']}")
 
 
 def _ensure_database_quietly(settings: CatalogSettings) -> None:
@@ -317,6 +360,64 @@ def _register_ingest() -> None:
 
 
 _register_ingest()
+
+key_app = typer.Typer(help="API keys (stored hashed; a token is shown once, at creation).")
+app.add_typer(key_app, name="key")
+
+
+def _access_store() -> Any:
+    from catalog.access import AccessStore
+
+    s = _settings()
+    _ensure_database_quietly(s)
+    return AccessStore(s.dsn, pooled=False)
+
+
+@key_app.command("create")
+@friendly
+def key_create(
+    name: Annotated[str, typer.Argument(help="What the key is for (shown in listings).")],
+    role: Annotated[str, typer.Option(help="admin, editor or viewer.")] = "viewer",
+    expires_in_days: Annotated[
+        float | None, typer.Option(help="Expire after this many days (never by default).")
+    ] = None,
+) -> None:
+    """Create an API key and print its token (the only time it is shown)."""
+    from datetime import UTC, datetime, timedelta
+
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    key = _access_store().create_key(name, role, expires_at=expires, created_by="cli")
+    err.print(f"key {key['id']} ({key['role']}) created; its token is shown once:")
+    out.print(key["token"])
+
+
+@key_app.command("list")
+@friendly
+def key_list() -> None:
+    """List API keys (id, name, role, state), never their tokens."""
+    for k in _access_store().list_keys():
+        state = "revoked" if k["revoked_at"] else f"expires {k['expires_at']}" if k[
+            "expires_at"] else "active"
+        out.print(f"{k['id']}\t{k['role']}\t{state}\t{k['name']}")
+
+
+@key_app.command("revoke")
+@friendly
+def key_revoke(key_id: Annotated[str, typer.Argument(help="The key id (from key list).")]) -> None:
+    """Revoke an API key at once."""
+    _access_store().revoke_key(key_id)
+    out.print(f"key {key_id} revoked")
+
+
+@app.command("visibility")
+@friendly
+def visibility(
+    collection: Annotated[str, typer.Argument(help="Collection id.")],
+    value: Annotated[str, typer.Argument(help="public or private.")],
+) -> None:
+    """Make a collection public or private."""
+    res = _access_store().set_visibility(collection, value)
+    out.print(f"{res['collection']}: {res['visibility']}")
 
 
 def _register_processing() -> None:

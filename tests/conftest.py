@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,10 @@ SAMPLE_STAC = [
 @pytest.fixture(scope="session")
 def stacworks_env() -> Iterator[dict[str, str]]:
     """A private data folder and PostgreSQL cluster for the session, via `stacworks db start`."""
-    with private_catalog("stacworks-test-") as env:
+    # The legacy suites test features, not access control: they read and write anonymously.
+    # The security suite (tests/access) serves the same database with access control on.
+    base = {**os.environ, "STACWORKS_AUTH_ENABLED": "false"}
+    with private_catalog("stacworks-test-", base) as env:
         yield env
 
 

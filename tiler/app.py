@@ -37,7 +37,7 @@ from titiler.core.factory import (
 from titiler.extensions import stacRenderExtension, wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
 from titiler.pgstac.db import close_db_connection, connect_to_db
-from titiler.pgstac.dependencies import CollectionIdParams, ItemIdParams, SearchIdParams
+from titiler.pgstac.dependencies import CollectionIdParams, ItemIdParams
 from titiler.pgstac.extensions import searchInfoExtension
 from titiler.pgstac.factory import (
     MosaicTilerFactory,
@@ -46,10 +46,12 @@ from titiler.pgstac.factory import (
 )
 from titiler.pgstac.settings import PostgresSettings
 
+from catalog.access import Access, AccessMiddleware
 from catalog.settings import CatalogSettings
 from objectstore import ObjectStore, StoreSettings, apply_gdal_env, load_settings
 from objectstore import store_from_settings as _store_from_settings
 
+from .access import TilesPolicy, search_id_params
 from .caching import HttpCacheMiddleware
 from .errors import InvalidParameter, add_error_handlers
 from .guards import request_limits
@@ -102,6 +104,7 @@ def create_tiler_app(
     *,
     store_settings: StoreSettings | None = None,
     stores: Sequence[ObjectStore] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
     """Build the tile service (mount it under ``/tiles`` or serve it alone).
 
@@ -111,7 +114,9 @@ def create_tiler_app(
         store_settings: the object store and GDAL options (``STACWORKS_*`` when None, with the
             catalog's data folder).
         stores: the stores tiles may be read from (default: the configured store).
+        access: the access model (default: ``STACWORKS_AUTH_*`` on the catalog database).
     """
+    access = access or Access(catalog_settings.dsn)
     settings = tiler_settings or TilerSettings()
     store_cfg = store_settings or load_settings(home=catalog_settings.home)
     allowed = AllowList(tuple(stores) if stores is not None else (_store_from_settings(store_cfg),))
@@ -165,7 +170,7 @@ def create_tiler_app(
     }
 
     searches = MosaicTilerFactory(
-        path_dependency=SearchIdParams, router_prefix="/searches/{search_id}", **mosaic_common
+        path_dependency=search_id_params, router_prefix="/searches/{search_id}", **mosaic_common
     )
     app.include_router(searches.router, tags=["STAC Search"], prefix="/searches/{search_id}")
     add_search_list_route(app, prefix="/searches", tags=["STAC Search"])
@@ -217,6 +222,8 @@ def create_tiler_app(
         images=settings.cache_control,
         documents=settings.cache_control_metadata,
     )
+    # Outside the cache (a refusal is never cached), inside CORS (it still carries its headers).
+    app.add_middleware(AccessMiddleware, access=access, policy=TilesPolicy())
     if settings.cors_list:
         app.add_middleware(
             CORSMiddleware,

@@ -19,6 +19,8 @@ from morecantile.defaults import TileMatrixSets
 from psycopg.rows import dict_row
 from starlette.responses import Response
 
+from catalog.access import readable_of
+
 from .render import default_render_name, render_params
 from .settings import TilerSettings
 
@@ -151,6 +153,9 @@ def catalog_wmts_router(settings: TilerSettings, supported: TileMatrixSets) -> A
         ) as cur:
             cur.execute("SELECT content FROM pgstac.collections ORDER BY id")
             collections = [row["content"] for row in cur.fetchall()]
+        readable = readable_of(request)  # only the collections this caller may read
+        if readable is not None:
+            collections = [c for c in collections if c["id"] in readable]
         base = str(request.base_url)
         layers = []
         for coll in collections:

@@ -85,6 +85,7 @@ def ingest_home() -> Iterator[dict[str, str]]:
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("STACWORKS_", "EODAG_", "AWS_"))
     }
+    clean["STACWORKS_AUTH_ENABLED"] = "false"  # feature tests; tests/access does security
     with private_catalog("stacworks-ingest-", clean) as env:
         yield env
 

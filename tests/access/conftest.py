@@ -1,0 +1,251 @@
+"""A second server on the session database, with access control on, and its principals.
+
+The legacy suites run with ``STACWORKS_AUTH_ENABLED=false``; this one serves the same database
+with the defaults (access control on) plus low rate limits and an OIDC provider on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.harness import BIN, ROOT, free_port, wait_http
+
+ISSUER = "https://idp.example.test/"
+AUDIENCE = "stacworks-tests"
+PUBLIC, PRIVATE, SHARED = "acc-public", "acc-private", "acc-shared"
+COLLECTIONS = (PUBLIC, PRIVATE, SHARED)
+
+
+def collection(cid: str) -> dict[str, Any]:
+    return {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": cid,
+        "description": cid,
+        "license": "proprietary",
+        "links": [],
+        "extent": {
+            "spatial": {"bbox": [[10, 40, 11, 41]]},
+            "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]},
+        },
+    }
+
+
+def item(cid: str, iid: str | None = None) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": iid or f"{cid}-item",
+        "collection": cid,
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[10, 40], [11, 40], [11, 41], [10, 41], [10, 40]]],
+        },
+        "bbox": [10, 40, 11, 41],
+        "properties": {"datetime": "2020-06-01T00:00:00Z"},
+        "assets": {"data": {"href": f"/nowhere/{cid}.tif", "type": "image/tiff"}},
+        "links": [],
+    }
+
+
+@dataclass
+class Oidc:
+    url: str
+    private_key: Any
+    kid: str = "test-key"
+
+    def token(
+        self,
+        sub: str,
+        role: str | None = "viewer",
+        *,
+        key: Any = None,
+        audience: str = AUDIENCE,
+        issuer: str = ISSUER,
+        expires_in: int = 300,
+    ) -> str:
+        claims: dict[str, Any] = {
+            "sub": sub,
+            "iss": issuer,
+            "aud": audience,
+            "exp": int(time.time()) + expires_in,
+            "iat": int(time.time()),
+        }
+        if role:
+            claims["stacworks_role"] = role
+        return jwt.encode(
+            claims, key or self.private_key, algorithm="RS256", headers={"kid": self.kid}
+        )
+
+
+@dataclass
+class Secured:
+    base: str
+    log: Path
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    principals: dict[str, str] = field(default_factory=dict)
+    oidc: Oidc | None = None
+
+    def headers(self, who: str) -> dict[str, str]:
+        token = self.tokens.get(who)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get(self, who: str, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.base + path, headers=self.headers(who), timeout=30, **kw)
+
+    def post(self, who: str, path: str, body: Any, **kw: Any) -> httpx.Response:
+        return httpx.post(self.base + path, headers=self.headers(who), json=body, timeout=30, **kw)
+
+
+def _b64(n: int) -> str:
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[Oidc]:
+    """A JWKS document served on loopback for a locally generated RSA key pair."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pub = key.public_key().public_numbers()
+    jwks = json.dumps(
+        {
+            "keys": [
+                {
+                    "kty": "RSA",
+                    "kid": "test-key",
+                    "use": "sig",
+                    "alg": "RS256",
+                    "n": _b64(pub.n),
+                    "e": _b64(pub.e),
+                }
+            ]
+        }
+    ).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(jwks)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Oidc(url=f"http://127.0.0.1:{server.server_address[1]}/jwks.json", private_key=key)
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def secured(
+    stacworks_env: dict[str, str],
+    dsn: str,
+    oidc_provider: Oidc,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Secured]:
+    from catalog.access import AccessStore
+
+    env = {
+        **stacworks_env,
+        "STACWORKS_AUTH_ENABLED": "true",
+        "STACWORKS_AUTH_RATE_REGISTER": "5",
+        "STACWORKS_AUTH_RATE_WINDOW_S": "3600",
+        "STACWORKS_AUTH_OIDC_ISSUER": ISSUER,
+        "STACWORKS_AUTH_OIDC_AUDIENCE": AUDIENCE,
+        "STACWORKS_AUTH_OIDC_JWKS_URL": oidc_provider.url,
+    }
+    store = AccessStore(dsn, pooled=False)
+    keys = {role: store.create_key(f"test {role}", role) for role in ("admin", "editor", "viewer")}
+    keys["editor2"] = store.create_key("test other editor", "editor")
+    log = tmp_path_factory.mktemp("access-logs") / "serve.log"
+    port = free_port()
+    with open(log, "ab") as logf:
+        proc = subprocess.Popen(
+            [str(BIN / "stacworks"), "serve", "--access-log", "--port", str(port)],
+            env=env,
+            stdout=logf,
+            stderr=logf,
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{base}/healthz", proc=proc)
+            s = Secured(base=base, log=log, oidc=oidc_provider)
+            s.tokens = {"anonymous": None, **{k: v["token"] for k, v in keys.items()}}
+            s.principals = {k: v["principal"] for k, v in keys.items()}
+            _populate(s, store)
+            yield s
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _populate(s: Secured, store: Any) -> None:
+    """public (admin's, made public), private and shared (the editor's); viewer granted read
+    on shared; a share link for shared."""
+    for cid, owner in ((PUBLIC, "admin"), (PRIVATE, "editor"), (SHARED, "editor")):
+        httpx.delete(f"{s.base}/stac/collections/{cid}", headers=s.headers("admin"), timeout=30)
+        r = s.post(owner, "/stac/collections", collection(cid))
+        assert r.status_code in (200, 201), r.text
+        r = s.post(owner, f"/stac/collections/{cid}/items", item(cid))
+        assert r.status_code in (200, 201), r.text
+    r = httpx.put(
+        f"{s.base}/admin/collections/{PUBLIC}/visibility",
+        json={"visibility": "public"},
+        headers=s.headers("admin"),
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    r = s.post(
+        "editor",
+        "/admin/grants",
+        {"principal": s.principals["viewer"], "collection": SHARED, "permission": "read"},
+    )
+    assert r.status_code == 201, r.text
+    r = s.post("editor", "/admin/shares", {"collection": SHARED, "expires_in_hours": 1})
+    assert r.status_code == 201, r.text
+    s.tokens["share"] = r.json()["token"]
+    s.principals["share"] = r.json()["id"]
+    # OIDC principal with a read grant on the private collection.
+    s.tokens["oidc"] = s.oidc.token("alice", "viewer")  # type: ignore[union-attr]
+    store.grant("oidc:alice", PRIVATE, "read")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = [
+    "COLLECTIONS",
+    "PRIVATE",
+    "PUBLIC",
+    "SHARED",
+    "Secured",
+    "collection",
+    "item",
+    "timedelta",
+    "utcnow",
+]

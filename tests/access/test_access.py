@@ -1,0 +1,597 @@
+"""Access control, tested as an attacker would: every principal against every kind of collection,
+on the STAC API, the tiles and the jobs API of one server with access control on."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.access.conftest import COLLECTIONS, PRIVATE, PUBLIC, SHARED, Secured, item
+
+PRINCIPALS = ("anonymous", "viewer", "editor", "editor2", "admin", "share", "oidc")
+#: What each principal may read (the table the model promises).
+SEES: dict[str, set[str]] = {
+    "anonymous": {PUBLIC},
+    "viewer": {PUBLIC, SHARED},  # read grant on shared
+    "editor": {PUBLIC, PRIVATE, SHARED},  # owner of private and shared
+    "editor2": {PUBLIC},  # an editor with no grants
+    "admin": {PUBLIC, PRIVATE, SHARED},
+    "share": {PUBLIC, SHARED},  # the share link for shared
+    "oidc": {PUBLIC, PRIVATE},  # an OIDC subject with a read grant on private
+}
+#: Routes naming one collection: visible -> 200, hidden -> 404 (never 403: no oracle).
+COLLECTION_ROUTES = (
+    "/stac/collections/{c}",
+    "/stac/collections/{c}/items",
+    "/stac/collections/{c}/items/{c}-item",
+    "/stac/collections/{c}/queryables",
+    "/tiles/collections/{c}/items/{c}-item/assets",
+    "/tiles/collections/{c}/WebMercatorQuad/tilejson.json?assets=data",
+    "/tiles/collections/{c}/info",
+    "/tiles/collections/{c}/bbox/10,40,11,41/assets",
+)
+NO_TRACE = re.compile(r"Traceback|File \"/|site-packages|\.py\", line")
+
+
+@pytest.mark.parametrize("who", PRINCIPALS)
+@pytest.mark.parametrize("cid", COLLECTIONS)
+@pytest.mark.parametrize("route", COLLECTION_ROUTES)
+def test_collection_routes(secured: Secured, who: str, cid: str, route: str) -> None:
+    r = secured.get(who, route.format(c=cid))
+    expected = 200 if cid in SEES[who] else 404
+    assert r.status_code == expected, (who, cid, route, r.status_code, r.text[:300])
+    assert not NO_TRACE.search(r.text)
+    if expected == 404:
+        assert cid not in r.text or "does not exist" in r.text  # nothing but the id asked for
+
+
+@pytest.mark.parametrize("who", PRINCIPALS)
+def test_lists_and_searches_show_exactly_what_is_readable(secured: Secured, who: str) -> None:
+    ours = set(COLLECTIONS)
+    r = secured.get(who, "/stac/collections", params={"limit": 1000})
+    assert r.status_code == 200
+    assert {c["id"] for c in r.json()["collections"]} & ours == SEES[who]
+    landing = secured.get(who, "/stac/").text
+    assert not any(f"/collections/{c}" in landing for c in ours - SEES[who])
+    for response in (
+        secured.get(who, "/stac/search", params={"collections": ",".join(COLLECTIONS)}),
+        secured.post(who, "/stac/search", {"collections": list(COLLECTIONS)}),
+        secured.post(
+            who, "/stac/search", {"ids": [f"{c}-item" for c in COLLECTIONS], "limit": 100}
+        ),
+        secured.get(who, "/stac/search", params={"bbox": "10,40,11,41", "limit": 1000}),
+        secured.post(
+            who,
+            "/stac/search",
+            {
+                "filter": {"op": "=", "args": [{"property": "collection"}, PRIVATE]},
+                "filter-lang": "cql2-json",
+            },
+        ),
+    ):
+        assert response.status_code == 200, response.text
+        got = {f["collection"] for f in response.json()["features"]} & ours
+        assert got <= SEES[who], (who, got)
+    found = secured.post(who, "/stac/search", {"ids": [f"{c}-item" for c in COLLECTIONS]})
+    assert {f["collection"] for f in found.json()["features"]} == SEES[who]
+    # A collection search by free text or filter never reveals a hidden one either.
+    r = secured.get(who, "/stac/collections", params={"q": "acc"})
+    assert {c["id"] for c in r.json()["collections"]} & ours <= SEES[who]
+
+
+@pytest.mark.parametrize("who", PRINCIPALS)
+def test_catalog_wmts_lists_only_visible_collections(secured: Secured, who: str) -> None:
+    every = secured.get("admin", "/tiles/WMTSCapabilities.xml").text
+    mine = secured.get(who, "/tiles/WMTSCapabilities.xml")
+    assert mine.status_code == 200
+    layers = set(re.findall(r"<ows:Identifier>([^<]+)</ows:Identifier>", mine.text))
+    hidden = set(re.findall(r"<ows:Identifier>([^<]+)</ows:Identifier>", every)) - layers
+    readable = {
+        c["id"]
+        for c in secured.get(who, "/stac/collections", params={"limit": 1000}).json()["collections"]
+    }
+    assert not (hidden & readable) or who == "admin"
+    for cid in hidden:
+        assert cid not in mine.text
+
+
+# -- writes --------------------------------------------------------------------------------
+
+WRITES: dict[str, dict[str, int]] = {
+    # who: {collection: status of POST item}
+    "anonymous": {PUBLIC: 401, PRIVATE: 401, SHARED: 401},
+    "share": {PUBLIC: 401, PRIVATE: 401, SHARED: 401},
+    "viewer": {PUBLIC: 403, PRIVATE: 404, SHARED: 403},
+    "oidc": {PUBLIC: 403, PRIVATE: 403, SHARED: 404},
+    "editor2": {PUBLIC: 403, PRIVATE: 404, SHARED: 404},
+    "editor": {PUBLIC: 403, PRIVATE: 201, SHARED: 201},
+    "admin": {PUBLIC: 201, PRIVATE: 201, SHARED: 201},
+}
+
+
+@pytest.mark.parametrize("who", PRINCIPALS)
+@pytest.mark.parametrize("cid", COLLECTIONS)
+def test_transactions(secured: Secured, who: str, cid: str) -> None:
+    expected = WRITES[who][cid]
+    new = item(cid, f"{cid}-by-{who}")
+    r = secured.post(who, f"/stac/collections/{cid}/items", new)
+    assert r.status_code == expected, (who, cid, r.status_code, r.text[:300])
+    if expected == 401:
+        assert r.headers.get("www-authenticate", "").startswith("Bearer")
+    update = httpx.put(
+        f"{secured.base}/stac/collections/{cid}/items/{cid}-item",
+        json=item(cid),
+        headers=secured.headers(who),
+        timeout=30,
+    )
+    assert update.status_code == (204 if expected == 201 else expected), update.text
+    delete = httpx.delete(
+        f"{secured.base}/stac/collections/{cid}/items/{cid}-by-{who}",
+        headers=secured.headers(who),
+        timeout=30,
+    )
+    assert delete.status_code == (204 if expected == 201 else expected)
+
+
+def test_creating_collections_needs_an_editor_and_makes_them_private(secured: Secured) -> None:
+    assert secured.post("anonymous", "/stac/collections", {"id": "x"}).status_code == 401
+    assert secured.post("viewer", "/stac/collections", {"id": "x"}).status_code == 403
+    from tests.access.conftest import collection
+
+    httpx.delete(f"{secured.base}/stac/collections/acc-new", headers=secured.headers("admin"))
+    r = secured.post("editor2", "/stac/collections", collection("acc-new"))
+    assert r.status_code in (200, 201), r.text
+    assert secured.get("editor2", "/stac/collections/acc-new").status_code == 200
+    assert secured.get("anonymous", "/stac/collections/acc-new").status_code == 404
+    assert secured.get("editor", "/stac/collections/acc-new").status_code == 404
+    # Another editor cannot take it over by posting the same id again.
+    assert secured.post("editor", "/stac/collections", collection("acc-new")).status_code == 404
+    assert (
+        httpx.put(
+            f"{secured.base}/admin/collections/acc-new/visibility",
+            json={"visibility": "public"},
+            headers=secured.headers("editor"),
+        ).status_code
+        == 404
+    )
+    r = httpx.put(
+        f"{secured.base}/admin/collections/acc-new/visibility",
+        json={"visibility": "public"},
+        headers=secured.headers("editor2"),
+    )
+    assert r.status_code == 200
+    assert secured.get("anonymous", "/stac/collections/acc-new").status_code == 200
+    r = httpx.put(
+        f"{secured.base}/admin/collections/acc-new/visibility",
+        json={"visibility": "private"},
+        headers=secured.headers("editor2"),
+    )
+    assert secured.get("anonymous", "/stac/collections/acc-new").status_code == 404
+
+
+# -- every route of the STAC and tile services ---------------------------------------------
+
+
+def _fill(path: str, cid: str) -> str:
+    values = {
+        "collection_id": cid,
+        "collectionId": cid,
+        "item_id": f"{cid}-item",
+        "itemId": f"{cid}-item",
+        "tileMatrixSetId": "WebMercatorQuad",
+        "z": "3",
+        "x": "4",
+        "y": "2",
+        "minx": "10",
+        "miny": "40",
+        "maxx": "11",
+        "maxy": "41",
+        "lon": "10.5",
+        "lat": "40.5",
+        "format": "png",
+        "scale": "1",
+        "width": "64",
+        "height": "64",
+        "search_id": "0",
+    }
+    return re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda m: values.get(m.group(1), "x"), path)
+
+
+@pytest.mark.parametrize("service", ["stac", "tiles"])
+def test_every_collection_route_hides_private_collections(secured: Secured, service: str) -> None:
+    """Every GET route of the OpenAPI document naming a collection: 404 for anonymous."""
+    doc = secured.get("admin", f"/{service}/api").json()
+    checked = 0
+    for path, ops in doc["paths"].items():
+        if "{collection_id}" not in path and "{collectionId}" not in path:
+            continue
+        for method in ops:
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            for who in ("anonymous", "editor2", "share"):
+                r = httpx.request(
+                    method.upper(),
+                    secured.base + f"/{service}" + _fill(path, PRIVATE),
+                    headers=secured.headers(who),
+                    json={} if method != "get" else None,
+                    timeout=60,
+                )
+                allowed = {404} if method == "get" else {401, 404}
+                if who == "editor2" and method != "get":
+                    allowed = {404}
+                assert r.status_code in allowed, (who, method, path, r.status_code, r.text[:200])
+                assert not NO_TRACE.search(r.text)
+                checked += 1
+    assert checked >= 5
+
+
+# -- searches cannot widen access ----------------------------------------------------------
+
+
+def test_registered_search_is_narrowed_to_the_caller(secured: Secured) -> None:
+    r = secured.post("admin", "/tiles/searches/register", {"collections": [PRIVATE, PUBLIC]})
+    assert r.status_code == 200, r.text
+    search_id = r.json()["id"]
+    assets = (
+        f"/tiles/searches/{search_id}/bbox/10,40,11,41/assets?exitwhenfull=false&skipcovered=false"
+    )
+    admin_items = {a["id"] for a in secured.get("admin", assets).json()}
+    assert f"{PRIVATE}-item" in admin_items
+    for who in ("anonymous", "editor2", "viewer", "share"):
+        r = secured.get(who, assets)
+        seen = {a["id"] for a in r.json()} if r.status_code == 200 else set()
+        assert f"{PRIVATE}-item" not in seen, who
+        assert PRIVATE not in secured.get(who, f"/tiles/searches/{search_id}/info").text
+    # A search registered by anonymous for a private collection reads nothing either.
+    r = secured.post("anonymous", "/tiles/searches/register", {"collections": [PRIVATE]})
+    sid = r.json()["id"]
+    got = secured.get("anonymous", f"/tiles/searches/{sid}/bbox/10,40,11,41/assets")
+    assert got.status_code in (200, 204, 404)
+    assert f"{PRIVATE}-item" not in got.text
+    # ... while the same id read by the owner works (narrowing is per caller, at tile time).
+    assert (
+        f"{PRIVATE}-item"
+        in secured.get("editor", f"/tiles/searches/{sid}/bbox/10,40,11,41/assets").text
+    )
+    # The list of every registered search is for admins.
+    assert secured.get("anonymous", "/tiles/searches/").status_code == 401
+    assert secured.get("viewer", "/tiles/searches/").status_code == 403
+    assert secured.get("admin", "/tiles/searches/").status_code == 200
+
+
+def test_search_share_link_opens_that_search_only(secured: Secured) -> None:
+    sid = secured.post("editor", "/tiles/searches/register", {"collections": [PRIVATE]}).json()[
+        "id"
+    ]
+    r = secured.post("editor", "/admin/shares", {"search": sid, "expires_in_hours": 1})
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    assets = f"/tiles/searches/{sid}/bbox/10,40,11,41/assets?token={token}"
+    assert f"{PRIVATE}-item" in httpx.get(secured.base + assets).text
+    # ... not the collection itself, nor its STAC items.
+    assert httpx.get(f"{secured.base}/stac/collections/{PRIVATE}?token={token}").status_code == 404
+    assert (
+        httpx.get(f"{secured.base}/tiles/collections/{PRIVATE}/info?token={token}").status_code
+        == 404
+    )
+
+
+# -- credentials -----------------------------------------------------------------------------
+
+
+def _tamper(token: str) -> str:
+    last = token[-1]
+    return token[:-1] + ("A" if last != "A" else "B")
+
+
+def test_tampered_malformed_and_foreign_credentials_are_401(secured: Secured) -> None:
+    viewer = secured.tokens["viewer"]
+    assert viewer is not None
+    share = secured.tokens["share"]
+    assert share is not None
+    bad = [
+        _tamper(viewer),
+        viewer.replace("swk_", "sws_"),
+        _tamper(share),
+        "swk_nothing",
+        "garbage",
+        "swk_00000000_" + "x" * 40,
+        secured.oidc.token("mallory", "admin", audience="someone-else"),
+        secured.oidc.token("mallory", "admin", issuer="https://evil/"),
+        secured.oidc.token("mallory", "admin", expires_in=-60),
+    ]
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bad.append(secured.oidc.token("mallory", "admin", key=other))
+    for token in bad:
+        for path in (
+            f"/stac/collections/{PUBLIC}",
+            "/tiles/WMTSCapabilities.xml",
+            "/jobs",
+            "/admin/whoami",
+        ):
+            r = httpx.get(secured.base + path, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 401, (token[:20], path, r.status_code)
+            assert not NO_TRACE.search(r.text)
+        r = httpx.get(f"{secured.base}/tiles/collections/{PUBLIC}/info", params={"key": token})
+        assert r.status_code == 401
+    r = httpx.get(f"{secured.base}/stac/", headers={"Authorization": "Basic YWRtaW46YWRtaW4="})
+    assert r.status_code == 401
+
+
+def test_expired_and_revoked_keys_and_shares(secured: Secured, dsn: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from catalog.access import AccessStore, Principal
+
+    store = AccessStore(dsn, pooled=False)
+    expired = store.create_key("expired", "admin", expires_at=datetime.now(UTC) - timedelta(1))
+    r = httpx.get(
+        f"{secured.base}/stac/collections/{PRIVATE}",
+        headers={"Authorization": f"Bearer {expired['token']}"},
+    )
+    assert r.status_code == 401
+    fresh = secured.post("admin", "/admin/keys", {"name": "short-lived", "role": "editor"})
+    assert fresh.status_code == 201
+    token, key_id = fresh.json()["token"], fresh.json()["id"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{secured.base}/stac/collections/{PUBLIC}", headers=auth).status_code == 200
+    listed = secured.get("admin", "/admin/keys").json()["keys"]
+    assert all("token" not in k and "hash" not in k for k in listed)
+    assert (
+        httpx.delete(
+            f"{secured.base}/admin/keys/{key_id}", headers=secured.headers("admin")
+        ).status_code
+        == 204
+    )
+    assert httpx.get(f"{secured.base}/stac/collections/{PUBLIC}", headers=auth).status_code == 401
+    # A share: revoked by its creator, or expired, stops at once.
+    owner = Principal(id=secured.principals["editor"], role="editor")
+    dead = store.create_share("collection", SHARED, owner, expires_in=timedelta(seconds=-1))
+    assert (
+        httpx.get(
+            f"{secured.base}/stac/collections/{SHARED}", params={"token": dead["token"]}
+        ).status_code
+        == 401
+    )
+    live = secured.post("editor", "/admin/shares", {"collection": SHARED}).json()
+    url = f"{secured.base}/tiles/collections/{SHARED}/info"
+    assert httpx.get(url, params={"token": live["token"]}).status_code == 200
+    assert (
+        httpx.delete(
+            f"{secured.base}/admin/shares/{live['id']}", headers=secured.headers("editor2")
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.delete(
+            f"{secured.base}/admin/shares/{live['id']}", headers=secured.headers("editor")
+        ).status_code
+        == 204
+    )
+    assert httpx.get(url, params={"token": live["token"]}).status_code == 401
+    # A share whose creator's key is revoked dies with it.
+    creator = store.create_key("sharer", "editor")
+    store.grant(creator["principal"], SHARED, "read")
+    share = store.create_share(
+        "collection",
+        SHARED,
+        Principal(id=creator["principal"], role="editor"),
+        expires_in=timedelta(hours=1),
+    )
+    assert httpx.get(url, params={"token": share["token"]}).status_code == 200
+    store.revoke_key(creator["id"])
+    assert httpx.get(url, params={"token": share["token"]}).status_code == 401
+
+
+def test_admin_api_needs_the_right_principal(secured: Secured) -> None:
+    for who, status in (("anonymous", 401), ("share", 401), ("viewer", 403), ("editor", 403)):
+        assert secured.get(who, "/admin/keys").status_code == status
+        assert (
+            secured.post(who, "/admin/keys", {"name": "x", "role": "admin"}).status_code == status
+        )
+    assert (
+        secured.post(
+            "viewer",
+            "/admin/grants",
+            {
+                "principal": secured.principals["viewer"],
+                "collection": SHARED,
+                "permission": "write",
+            },
+        ).status_code
+        == 403
+    )
+    assert (
+        secured.post(
+            "editor2",
+            "/admin/grants",
+            {
+                "principal": secured.principals["editor2"],
+                "collection": PRIVATE,
+                "permission": "write",
+            },
+        ).status_code
+        == 404
+    )
+    assert secured.post("editor2", "/admin/shares", {"collection": PRIVATE}).status_code == 404
+    who = secured.get("viewer", "/admin/whoami").json()
+    assert who["role"] == "viewer" and who["principal"] == secured.principals["viewer"]
+    assert secured.get("oidc", "/admin/whoami").json()["principal"] == "oidc:alice"
+
+
+def test_key_in_tile_url_is_never_logged(secured: Secured) -> None:
+    token = secured.tokens["viewer"]
+    assert token is not None
+    share = secured.tokens["share"]
+    assert share is not None
+    assert (
+        httpx.get(
+            f"{secured.base}/tiles/collections/{PUBLIC}/info", params={"key": token}
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.get(
+            f"{secured.base}/tiles/collections/{SHARED}/info", params={"token": share}
+        ).status_code
+        == 200
+    )
+    httpx.get(f"{secured.base}/tiles/collections/{PUBLIC}/info", params={"key": _tamper(token)})
+    deadline = time.monotonic() + 5
+    text = ""
+    while time.monotonic() < deadline:
+        text = secured.log.read_text(errors="replace")
+        if "/tiles/collections/acc-shared/info" in text:
+            break
+        time.sleep(0.1)
+    assert "/tiles/collections/acc-public/info?key=***" in text  # the access log is on
+    secret = token.split("_", 2)[2]
+    assert secret not in text and share.split("_", 2)[2] not in text
+    assert _tamper(token).split("_", 2)[2] not in text
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def test_jobs_api(secured: Secured) -> None:
+    assert secured.get("anonymous", "/jobs").status_code == 401
+    assert secured.get("anonymous", "/processes").status_code == 401
+    assert secured.get("viewer", "/jobs").json()["jobs"] == []
+    assert (
+        secured.post("viewer", "/processes/anything/execution", {"inputs": {}}).status_code == 403
+    )
+    assert secured.post("editor", "/algorithms", {"name": "x"}).status_code == 403
+    assert secured.get("viewer", "/jobs/00000000000000000000000000000000").status_code == 404
+    assert secured.get("viewer", "/jobs/00000000000000000000000000000000/logs").status_code == 404
+
+
+def test_jobs_only_read_readable_items(secured: Secured, dsn: str) -> None:
+    """Resolved with the caller's rights: hidden items and server paths are refused."""
+    from catalog.settings import CatalogSettings
+    from processing.db import Database
+    from processing.executions import ExecutionManager
+    from processing.settings import ProcessingSettings
+
+    db = Database(dsn)
+    db.open()
+    try:
+        manager = ExecutionManager(
+            db=db,
+            settings=ProcessingSettings(),
+            dsn=dsn,
+            home=CatalogSettings().home,
+            object_store=None,  # type: ignore[arg-type]
+            store_settings=None,
+        )  # type: ignore[arg-type]
+        from processing.errors import InvalidInput
+
+        ok = manager.resolve_items(
+            {"ids": [f"{PUBLIC}-item"], "collection": PUBLIC}, "http://x/stac", {PUBLIC}
+        )
+        assert len(ok) == 1
+        for inputs in (
+            {"ids": [f"{PRIVATE}-item"], "collection": PRIVATE},
+            {"items": ["/etc/passwd"]},
+            {"items": ["http://evil.example/a.json"]},
+        ):
+            with pytest.raises(InvalidInput):
+                manager.resolve_items(inputs, "http://x/stac", {PUBLIC})
+        found = manager.resolve_items(
+            {"search": {"collections": [PRIVATE, PUBLIC]}}, "http://x/stac", {PUBLIC}
+        )
+        assert all(PRIVATE not in ref for ref in found) and found
+    finally:
+        db.close()
+
+
+# -- rate limits, CORS, errors ---------------------------------------------------------------
+
+
+def test_search_registration_is_rate_limited(secured: Secured) -> None:
+    statuses = []
+    for i in range(8):
+        r = secured.post(
+            "editor2", "/tiles/searches/register", {"collections": [PUBLIC], "limit": i + 1}
+        )
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["retry-after"]) > 0
+            assert not NO_TRACE.search(r.text)
+    assert 429 in statuses and statuses[0] == 200
+    # Another key has its own budget.
+    assert (
+        secured.post("viewer", "/tiles/searches/register", {"collections": [PUBLIC]}).status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/stac/collections", "/tiles/WMTSCapabilities.xml", "/jobs", "/admin/whoami"]
+)
+def test_cors_never_allows_credentials_with_wildcard(secured: Secured, path: str) -> None:
+    pre = httpx.options(
+        secured.base + path,
+        headers={
+            "Origin": "https://evil.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert pre.headers.get("access-control-allow-credentials") != "true"
+    r = httpx.get(
+        secured.base + path, headers={"Origin": "https://evil.example", **secured.headers("admin")}
+    )
+    if r.headers.get("access-control-allow-origin") in ("*", "https://evil.example"):
+        assert r.headers.get("access-control-allow-credentials") != "true"
+
+
+def test_credentialed_tiles_are_never_shared_by_caches(secured: Secured) -> None:
+    r = secured.get(
+        "editor", f"/tiles/collections/{PRIVATE}/WebMercatorQuad/tilejson.json?assets=data"
+    )
+    assert r.status_code == 200
+    assert "public" not in r.headers.get("cache-control", "")
+    assert "authorization" in r.headers.get("vary", "").lower()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "admin"])
+def test_error_bodies_carry_no_stack_traces(secured: Secured, who: str) -> None:
+    for method, path, body in (
+        ("GET", "/stac/search?bbox=1,2,3", None),
+        ("POST", "/stac/search", {"filter": {"op": "nope"}}),
+        ("GET", "/stac/collections/%00", None),
+        ("GET", "/tiles/collections/acc-public/items/nope/info", None),
+        ("GET", f"/tiles/collections/{PUBLIC}/tiles/WebMercatorQuad/99/0/0.png", None),
+        ("POST", "/admin/keys", {"role": 3}),
+        ("POST", "/admin/shares", {"collection": None}),
+        ("GET", "/jobs/../../etc/passwd", None),
+        ("POST", "/processes/nope/execution", [1, 2]),
+    ):
+        r = httpx.request(
+            method, secured.base + path, headers=secured.headers(who), json=body, timeout=30
+        )
+        assert r.status_code < 500 or r.status_code == 503, (method, path, r.text[:200])
+        assert not NO_TRACE.search(r.text), (method, path, r.text[:300])
+
+
+def test_oidc_principal_gets_its_grants(secured: Secured) -> None:
+    token = secured.oidc.token("alice", "viewer")  # type: ignore[union-attr]
+    r = httpx.get(
+        f"{secured.base}/stac/collections/{PRIVATE}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200
+    r = httpx.get(
+        f"{secured.base}/stac/collections/{PRIVATE}",
+        headers={"Authorization": f"Bearer {secured.oidc.token('bob', 'viewer')}"},
+    )
+    assert r.status_code == 404
+
+
+def _unused(*_: Any) -> None:
+    pass
