@@ -56,6 +56,7 @@ def write_copc(
     fields: HeaderFields,
     *,
     grid: int,
+    extents: dict[str, tuple[float, float]] | None = None,
 ) -> None:
     """Write ``records`` grouped by ``octree`` as a COPC file at ``path``.
 
@@ -66,7 +67,9 @@ def write_copc(
     range of the info VLR, and the extra-bytes descriptors (copclib can only declare unnamed
     one-byte fields from Python).
     """
-    config = _config(records, cube, fields, grid=grid)
+    if extents is None:
+        extents = record_extents(records)
+    config = _config(extents, cube, fields, grid=grid)
     writer = copclib.FileWriter(str(path), config)
     try:
         _add_nodes(writer, records, octree, fields)
@@ -78,7 +81,7 @@ def write_copc(
 
 
 def _config(
-    records: NDArray[np.void], cube: Cube, fields: HeaderFields, *, grid: int
+    extents: dict[str, tuple[float, float]], cube: Cube, fields: HeaderFields, *, grid: int
 ) -> copclib.CopcConfigWriter:
     config = copclib.CopcConfigWriter(
         fields.point_format,
@@ -107,36 +110,57 @@ def _config(
     info.center_x, info.center_y, info.center_z = (float(c) for c in center)
     info.halfsize = cube.halfsize
     info.spacing = cube.span / grid
-    _fill_extents(config.copc_extents, records, fields)
+    _fill_extents(config.copc_extents, extents, fields)
     return config
 
 
-def _fill_extents(
-    extents: copclib.CopcExtents, records: NDArray[np.void], fields: HeaderFields
-) -> None:
-    """Per-dimension min/max for copclib's extents VLR, so it does not advertise zeros."""
-    if len(records) == 0:
-        return
+def record_extents(records: NDArray[np.void]) -> dict[str, tuple[float, float]]:
+    """Per-dimension (min, max) for copclib's extents VLR (GPS time comes from the header).
 
-    def span(values: NDArray) -> copclib.CopcExtent:
-        return copclib.CopcExtent(float(values.min()), float(values.max()))
+    Plain numpy reductions, which release the GIL: the converter runs this in a thread while
+    it builds the octree.
+    """
+    if len(records) == 0:
+        return {}
+
+    def span(values: NDArray) -> tuple[float, float]:
+        return float(values.min()), float(values.max())
+
+    def byte_span(values: NDArray[np.uint8], fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+        present = fn(np.flatnonzero(np.bincount(values, minlength=256)))
+        return float(present.min()), float(present.max())
 
     bits, flags = records["bit_fields"], records["classification_flags"]
-    extents.intensity = span(records["intensity"])
-    extents.return_number = span(bits & 0x0F)
-    extents.number_of_returns = span(bits >> 4)
-    extents.scanner_channel = span((flags >> 4) & 0b11)
-    extents.scan_direction_flag = span((flags >> 6) & 1)
-    extents.edge_of_flight_line = span(flags >> 7)
-    extents.classification = span(records["classification"])
-    extents.user_data = span(records["user_data"])
-    extents.scan_angle = span(records["scan_angle"])
-    extents.point_source_id = span(records["point_source_id"])
-    extents.gps_time = copclib.CopcExtent(*fields.gps_range)
+    out = {
+        "intensity": span(records["intensity"]),
+        "return_number": byte_span(bits, lambda b: b & 0x0F),
+        "number_of_returns": byte_span(bits, lambda b: b >> 4),
+        "scanner_channel": byte_span(flags, lambda f: (f >> 4) & 0b11),
+        "scan_direction_flag": byte_span(flags, lambda f: (f >> 6) & 1),
+        "edge_of_flight_line": byte_span(flags, lambda f: f >> 7),
+        "classification": span(records["classification"]),
+        "user_data": span(records["user_data"]),
+        "scan_angle": span(records["scan_angle"]),
+        "point_source_id": span(records["point_source_id"]),
+    }
     names = records.dtype.names or ()
     for name in ("red", "green", "blue", "nir"):
         if name in names:
-            setattr(extents, name, span(records[name]))
+            out[name] = span(records[name])
+    return out
+
+
+def _fill_extents(
+    extents: copclib.CopcExtents,
+    values: dict[str, tuple[float, float]],
+    fields: HeaderFields,
+) -> None:
+    """Per-dimension min/max for copclib's extents VLR, so it does not advertise zeros."""
+    if not values:
+        return
+    for name, (lo, hi) in values.items():
+        setattr(extents, name, copclib.CopcExtent(lo, hi))
+    extents.gps_time = copclib.CopcExtent(*fields.gps_range)
 
 
 def _add_nodes(
@@ -155,7 +179,7 @@ def _add_nodes(
         last = int(np.searchsorted(ends, starts[first] + _BATCH_POINTS, side="right"))
         last = max(last, first + 1)
         lo, hi = int(starts[first]), int(ends[last - 1])
-        batch = records[octree.order[lo:hi]]
+        batch = np.take(records, octree.order[lo:hi])  # 10x faster than records[...]
         raw = batch.view(np.uint8).reshape(-1)
         bounds = (np.append(starts[first:last], hi) - lo) * record_size
         chunks = [raw[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -199,27 +199,64 @@ def convert_records(
     - ``scan_angle_rank`` (whole degrees) -> ``scan_angle`` in 0.006 degree steps.
     Class 12 ("overlap" in LAS 1.2) is kept as a class, not turned into the overlap flag,
     so the data's classification is preserved exactly.
+
+    Fields kept as they are (and the extra bytes) are copied as byte runs: fields adjacent in
+    both layouts merge into one run, so most records take a few copies, not one per field.
+    The legacy conversions are 256-entry look-up tables.
     """
     names = set(src.dtype.names or ())
-    for name in ("X", "Y", "Z", "intensity", "user_data", "point_source_id"):
-        out[name] = src[name]
+    out_names = set(out.dtype.names or ())
+    same = ["X", "Y", "Z", "intensity", "user_data", "point_source_id"]
     if src_format >= 6:
-        for name in ("bit_fields", "classification_flags", "classification", "scan_angle"):
-            out[name] = src[name]
-    else:
+        same += ["bit_fields", "classification_flags", "classification", "scan_angle"]
+    same += [n for n in ("gps_time", "red", "green", "blue", "nir") if n in names & out_names]
+    runs = [(src.dtype.fields[n][1], out.dtype.fields[n][1], src.dtype[n].itemsize) for n in same]
+    if "extra_bytes" in out_names:
+        size = src.dtype.itemsize - src_std_bytes
+        runs.append((src_std_bytes, out.dtype.itemsize - size, size))
+    for src_off, out_off, size in _merge_runs(runs):
+        _bytes_at(out, out_off, size)[...] = _bytes_at(src, src_off, size)
+    if src_format < 6:
         bits = src["bit_fields"]
         raw = src["raw_classification"]
-        out["bit_fields"] = (bits & 0b111) | (((bits >> 3) & 0b111) << 4)
-        out["classification_flags"] = ((raw >> 5) & 0b111) | (bits & 0b1100_0000)
+        out["bit_fields"] = _RETURNS_LUT[bits]
+        flags = _FLAGS_LUT[raw]
+        flags |= bits & 0b1100_0000
+        out["classification_flags"] = flags
         out["classification"] = raw & 0b1_1111
-        angle = np.rint(src["scan_angle_rank"].astype(np.float64) / _SCAN_ANGLE_STEP)
-        out["scan_angle"] = angle.astype(np.int16)
-    out_names = set(out.dtype.names or ())
-    for name in ("gps_time", "red", "green", "blue", "nir"):
-        if name in names and name in out_names:
-            out[name] = src[name]
-    if "extra_bytes" in out_names:
-        src_bytes = src.view(np.uint8).reshape(len(src), src.dtype.itemsize)
-        out_bytes = out.view(np.uint8).reshape(len(out), out.dtype.itemsize)
-        base = out.dtype.itemsize - (src.dtype.itemsize - src_std_bytes)
-        out_bytes[:, base:] = src_bytes[:, src_std_bytes:]
+        out["scan_angle"] = _SCAN_ANGLE_LUT[src["scan_angle_rank"].view(np.uint8)]
+
+
+def _legacy_luts() -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int16]]:
+    byte = np.arange(256, dtype=np.uint8)
+    returns = (byte & 0b111) | (((byte >> 3) & 0b111) << 4)
+    flags = (byte >> 5) & 0b111
+    rank = byte.view(np.int8).astype(np.float64)
+    angle = np.rint(rank / _SCAN_ANGLE_STEP).astype(np.int16)
+    return returns, flags, angle
+
+
+#: Legacy byte -> LAS 1.4 value: return bits, classification flags (from the raw class byte)
+#: and scan angle (indexed by the scan angle rank's byte).
+_RETURNS_LUT, _FLAGS_LUT, _SCAN_ANGLE_LUT = _legacy_luts()
+
+
+def _merge_runs(runs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Merge ``(src offset, out offset, size)`` copies that continue each other."""
+    merged: list[tuple[int, int, int]] = []
+    for src_off, out_off, size in sorted(runs):
+        if merged:
+            s, o, n = merged[-1]
+            if s + n == src_off and o + n == out_off:
+                merged[-1] = (s, o, n + size)
+                continue
+        merged.append((src_off, out_off, size))
+    return merged
+
+
+def _bytes_at(records: NDArray[np.void], offset: int, size: int) -> NDArray[np.void]:
+    """The ``size`` bytes at ``offset`` of every record, as one opaque field (a view)."""
+    dtype = np.dtype(
+        {"names": ["b"], "formats": [f"V{size}"], "offsets": [offset], "itemsize": records.itemsize}
+    )
+    return records.view(dtype)["b"]

@@ -8,8 +8,10 @@ whose remaining points fit in ``max_leaf_points`` keeps them all and stops.
 
 Everything is vectorised with numpy. Points are sorted once by their Morton (Z-order) code at
 the finest resolution; in that order every node and every grid cell, at every depth, is one
-contiguous run. Each level then costs a few linear passes (run starts, a ``reduceat`` for
-the nearest point), never another sort.
+contiguous run. Each level then costs a few linear passes over flat (column) arrays: run
+starts, a ``reduceat`` for the nearest point; points already placed are masked rather than
+removed, and the arrays are compacted only when many are. Grouping points into nodes is one
+radix sort of small node numbers, never a per-node loop.
 """
 
 from __future__ import annotations
@@ -108,18 +110,24 @@ def build_octree(
     if grid < 2 or grid & (grid - 1):
         raise ValueError(f"grid must be a power of two >= 2, got {grid}")
     n = len(xyz)
+    if n == 0:
+        return Octree(
+            order=np.zeros(0, np.int64),
+            keys=np.zeros((0, 4), np.int32),
+            counts=np.zeros(0, np.int64),
+        )
     gbits = grid.bit_length() - 1
     max_depth = _max_depth(cube.span, grid, gbits, resolution)
     bits = max_depth + gbits
-    q = _quantise(xyz, cube, bits)
+    q = [_quantise(xyz[:, axis], cube, axis, bits) for axis in range(3)]
     morton = _morton(q)
     order = np.argsort(morton, kind="stable")
     morton = morton[order]
-    q = q[order]
+    q = [np.take(c, order) for c in q]
 
     level = _assign_levels(q, morton, bits, gbits, max_depth, max_leaf_points)
-    _promote_boundary_points(xyz[order], q, level, cube, bits)
-    return _group_nodes(order, morton, level, bits, n)
+    _promote_boundary_points(xyz, order, q, level, cube, bits)
+    return _group_nodes(order, morton, level, bits)
 
 
 def _max_depth(span: float, grid: int, gbits: int, resolution: float | None) -> int:
@@ -133,16 +141,19 @@ def _max_depth(span: float, grid: int, gbits: int, resolution: float | None) -> 
     return int(min(max(depth, 0), limit))
 
 
-def _quantise(xyz: NDArray[np.float64], cube: Cube, bits: int) -> NDArray[np.int32]:
-    """Integer cell coordinates at the finest level, ``0 .. 2**bits - 1`` per axis."""
+def _quantise(x: NDArray[np.float64], cube: Cube, axis: int, bits: int) -> NDArray[np.int32]:
+    """Integer cell coordinates along one axis at the finest level, ``0 .. 2**bits - 1``."""
     cells = 1 << bits
     if cube.span <= 0:
-        return np.zeros(xyz.shape, dtype=np.int32)
+        return np.zeros(len(x), dtype=np.int32)
     # Scaling by a power of two is exact, so floor(u * 2**b) >> k == floor(u * 2**(b-k)): the
     # cell at any coarser level is a bit-shift of this one, consistently across levels.
-    q = np.floor((xyz - cube.mins) / cube.span * cells)
-    np.clip(q, 0, cells - 1, out=q)
-    return q.astype(np.int32)  # at most 21 bits per axis: int32 halves the index memory
+    u = x - cube.mins[axis]
+    u /= cube.span
+    u *= cells
+    np.floor(u, out=u)
+    np.clip(u, 0, cells - 1, out=u)
+    return u.astype(np.int32)  # at most 21 bits per axis: int32 halves the index memory
 
 
 def _spread3(v: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -167,14 +178,12 @@ def _compact3(v: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return v
 
 
-def _morton(q: NDArray[np.int32]) -> NDArray[np.uint64]:
+def _morton(q: list[NDArray[np.int32]]) -> NDArray[np.uint64]:
     """Z-order code with x as the most significant bit of each triple."""
-    u = q.astype(np.uint64)
-    return (
-        (_spread3(u[:, 0]) << np.uint64(2))
-        | (_spread3(u[:, 1]) << np.uint64(1))
-        | _spread3(u[:, 2])
-    )
+    out = _spread3(q[0].astype(np.uint64)) << np.uint64(2)
+    out |= _spread3(q[1].astype(np.uint64)) << np.uint64(1)
+    out |= _spread3(q[2].astype(np.uint64))
+    return out
 
 
 def _run_starts(values: NDArray) -> NDArray[np.int64]:
@@ -188,62 +197,102 @@ def _run_starts(values: NDArray) -> NDArray[np.int64]:
 
 
 def _assign_levels(
-    q: NDArray[np.int32],
+    q: list[NDArray[np.int32]],
     morton: NDArray[np.uint64],
     bits: int,
     gbits: int,
     max_depth: int,
     max_leaf_points: int,
 ) -> NDArray[np.int8]:
-    """Depth of the node that stores each (Z-sorted) point."""
+    """Depth of the node that stores each (Z-sorted) point.
+
+    Works on the still unplaced points. Placed points stay in the arrays, masked by ``dead``
+    (not counted in their node, never nearest to a cell centre), until they are a third of
+    them; then the arrays are compacted. ``idx`` maps array positions back to points.
+    """
     level = np.full(len(morton), -1, dtype=np.int8)
-    remaining = np.arange(len(morton), dtype=np.int64)
+    idx = np.arange(len(morton), dtype=np.int64)
+    qx, qy, qz = q
+    dead = np.zeros(len(morton), dtype=bool)
+    n_dead = 0
     for depth in range(max_depth + 1):
-        if remaining.size == 0:
+        if 3 * n_dead > len(idx):
+            keep = ~dead
+            idx, morton, qx, qy, qz = (a[keep] for a in (idx, morton, qx, qy, qz))
+            dead = np.zeros(len(idx), dtype=bool)
+            n_dead = 0
+        if len(idx) == n_dead:
             break
-        node = morton[remaining] >> np.uint64(3 * (bits - depth))
-        starts = _run_starts(node)
-        counts = np.diff(np.append(starts, remaining.size))
-        leaf = counts <= max_leaf_points if depth < max_depth else np.ones(len(counts), bool)
-        in_leaf = np.repeat(leaf, counts)
-        level[remaining[in_leaf]] = depth
-        candidates = remaining[~in_leaf]
-        if candidates.size == 0:
+        if depth == max_depth:
+            level[idx[~dead]] = depth
             break
-        chosen = _nearest_to_cell_centres(q[candidates], morton[candidates], bits - depth - gbits)
-        level[candidates[chosen]] = depth
-        keep = np.ones(candidates.size, dtype=bool)
-        keep[chosen] = False
-        remaining = candidates[keep]
+        starts = _run_starts(morton >> np.uint64(3 * (bits - depth)))
+        sizes = np.diff(np.append(starts, len(idx)))
+        counts = sizes - np.add.reduceat(dead, starts, dtype=np.int64) if n_dead else sizes
+        leaf = counts <= max_leaf_points
+        if leaf.any():
+            in_leaf = np.repeat(leaf, sizes)
+            in_leaf &= ~dead
+            level[idx[in_leaf]] = depth
+            dead |= in_leaf
+            n_dead += int(counts[leaf].sum())
+            if len(idx) == n_dead:
+                break
+        chosen = _nearest_to_cell_centres(
+            (qx, qy, qz), morton, bits - depth - gbits, dead if n_dead else None
+        )
+        level[idx[chosen]] = depth
+        dead[chosen] = True
+        n_dead += len(chosen)
     return level
 
 
 def _nearest_to_cell_centres(
-    q: NDArray[np.int32], morton: NDArray[np.uint64], cell_bits: int
+    q: tuple[NDArray[np.int32], ...],
+    morton: NDArray[np.uint64],
+    cell_bits: int,
+    dead: NDArray[np.bool_] | None,
 ) -> NDArray[np.int64]:
     """Index (into the given Z-sorted points) of the point nearest each occupied cell's centre.
 
     A cell holds ``2**cell_bits`` finest-level units per axis. Distances are computed in
     doubled integer units (``2 * offset - (2**cell_bits - 1)``) so the centre is exact. Ties go
-    to the first point in Z-order, which keeps the choice deterministic.
+    to the first point in Z-order, which keeps the choice deterministic. Points flagged in
+    ``dead`` are not candidates; a cell holding only such points chooses none.
     """
-    cells = morton >> np.uint64(3 * cell_bits)
-    starts = _run_starts(cells)
-    sizes = np.diff(np.append(starts, len(cells)))
+    starts = _run_starts(morton >> np.uint64(3 * cell_bits))
     mask = (1 << cell_bits) - 1
-    d = 2 * (q & mask).astype(np.int64) - mask  # squares need 44 bits: compute in int64
-    dist = np.einsum("ij,ij->i", d, d)
+    # |d| < 2**cell_bits, so the sum of three squares fits int32 up to 14 bits per cell
+    wide = cell_bits > 14
+    dtype = np.int64 if wide else np.int32
+    dist = None
+    for c in q:
+        d = (c & mask).astype(dtype, copy=False) if wide else c & mask
+        d *= 2
+        d -= mask
+        d *= d
+        if dist is None:
+            dist = d
+        else:
+            dist += d
+    assert dist is not None
+    far = np.iinfo(dtype).max  # larger than any real distance
+    if dead is not None:
+        dist[dead] = far
     nearest = np.minimum.reduceat(dist, starts)
-    run = np.repeat(np.arange(len(starts)), sizes)
-    hits = np.flatnonzero(dist == nearest[run])
-    first = np.ones(hits.size, dtype=bool)
-    first[1:] = run[hits[1:]] != run[hits[:-1]]
-    return hits[first]
+    sizes = np.diff(np.append(starts, len(dist)))
+    hits = np.flatnonzero(dist == np.repeat(nearest, sizes))
+    # every cell has a hit; the first one at or after the cell's start is its first minimum
+    first = hits[np.searchsorted(hits, starts)]
+    if dead is not None:
+        first = first[nearest != far]
+    return first
 
 
 def _promote_boundary_points(
     xyz: NDArray[np.float64],
-    q: NDArray[np.int32],
+    order: NDArray[np.int64],
+    q: list[NDArray[np.int32]],
     level: NDArray[np.int8],
     cube: Cube,
     bits: int,
@@ -254,18 +303,28 @@ def _promote_boundary_points(
     box as ``span / 2**d * k + min``. For a point lying exactly on a node boundary the two
     roundings can disagree by one ulp. Such points (usually none) go to the deepest ancestor
     whose box, computed copclib's way, contains them; the root always does.
+    ``xyz`` is in input order, ``q`` and ``level`` in Z-order (``xyz[order]``).
     """
-    shift = (bits - level.astype(np.int64))[:, None]
-    low = q & ((1 << shift) - 1)
+    low_mask = (np.int32(1) << (bits - level.astype(np.int32))) - 1
     # Only a point in the first or last finest cell of its node can sit on the node's edge.
-    edge = np.flatnonzero(np.any((low == 0) | (low == (1 << shift) - 1), axis=1))
+    on_edge = np.zeros(len(level), dtype=bool)
+    for c in q:
+        low = c & low_mask
+        on_edge |= low == 0
+        on_edge |= low == low_mask
+    edge = np.flatnonzero(on_edge)
+    if edge.size == 0:
+        return
+    qe = np.column_stack([c[edge] for c in q]).astype(np.int64)
+    pe = xyz[order[edge]]
+    shift = (bits - level[edge].astype(np.int64))[:, None]
     depth = level[edge].astype(np.int64)
-    inside = _inside(xyz[edge], q[edge] >> shift[edge], depth, cube)
-    bad = edge[~inside]
-    for i in bad:
+    inside = _inside(pe, qe >> shift, depth, cube)
+    for j in np.flatnonzero(~inside):
+        i = edge[j]
         for d in range(int(level[i]) - 1, -1, -1):
-            key = q[i : i + 1] >> (bits - d)
-            if _inside(xyz[i : i + 1], key, np.array([d]), cube)[0] or d == 0:
+            key = qe[j : j + 1] >> (bits - d)
+            if _inside(pe[j : j + 1], key, np.array([d]), cube)[0] or d == 0:
                 level[i] = d
                 break
 
@@ -285,38 +344,31 @@ def _group_nodes(
     morton: NDArray[np.uint64],
     level: NDArray[np.int8],
     bits: int,
-    n: int,
 ) -> Octree:
-    """Turn per-point depths into nodes: breadth first, Z-order inside each depth."""
-    orders, keys, counts = [], [], []
-    for depth in range(int(level.max()) + 1 if n else 0):
-        members = np.flatnonzero(level == depth)
-        if members.size == 0:
-            continue
-        prefix = morton[members] >> np.uint64(3 * (bits - depth))
-        starts = _run_starts(prefix)
-        heads = prefix[starts]
-        k = np.empty((len(starts), 4), dtype=np.int32)
-        k[:, 0] = depth
-        k[:, 1] = _compact3(heads >> np.uint64(2))
-        k[:, 2] = _compact3(heads >> np.uint64(1))
-        k[:, 3] = _compact3(heads)
-        sizes = np.diff(np.append(starts, members.size))
-        # Inside a node, points keep their input (acquisition) order: LAZ codes each point
-        # against the previous one, and scan order compresses far better than Z-order.
-        node_of = np.repeat(np.arange(len(starts)), sizes)
-        original = order[members]
-        orders.append(original[np.lexsort((original, node_of))])
-        keys.append(k)
-        counts.append(sizes)
-    if not orders:
-        return Octree(
-            order=np.zeros(0, np.int64),
-            keys=np.zeros((0, 4), np.int32),
-            counts=np.zeros(0, np.int64),
-        )
-    return Octree(
-        order=np.concatenate(orders),
-        keys=np.concatenate(keys),
-        counts=np.concatenate(counts).astype(np.int64),
-    )
+    """Turn per-point depths into nodes: breadth first, Z-order inside each depth.
+
+    A stable sort of the (Z-sorted) points by depth lists the nodes breadth first; a node
+    number per point, scattered back to input order, is then radix sorted (stable) so that
+    inside a node points keep their input (acquisition) order: LAZ codes each point against
+    the previous one, and scan order compresses far better than Z-order.
+    """
+    by_depth = np.argsort(level, kind="stable")
+    depth = level[by_depth]
+    shift = (3 * (bits - depth.astype(np.int64))).astype(np.uint64)
+    prefix = morton[by_depth] >> shift
+    change = np.empty(len(prefix), dtype=bool)
+    change[0] = True
+    np.not_equal(prefix[1:], prefix[:-1], out=change[1:])
+    change[1:] |= depth[1:] != depth[:-1]
+    starts = np.flatnonzero(change)
+    heads = prefix[starts]
+    k = np.empty((len(starts), 4), dtype=np.int32)
+    k[:, 0] = depth[starts]
+    k[:, 1] = _compact3(heads >> np.uint64(2))
+    k[:, 2] = _compact3(heads >> np.uint64(1))
+    k[:, 3] = _compact3(heads)
+    counts = np.diff(np.append(starts, len(prefix)))
+    node_type = np.uint16 if len(starts) <= 1 << 16 else np.uint32  # uint16 sorts by radix
+    node_of = np.empty(len(order), dtype=node_type)
+    node_of[order[by_depth]] = np.cumsum(change, dtype=np.int64) - 1
+    return Octree(order=np.argsort(node_of, kind="stable"), keys=k, counts=counts.astype(np.int64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -12,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ingest.convert._atomic import atomic_destination
-from ingest.convert._copcwrite import HeaderFields, write_copc
+from ingest.convert._copcwrite import HeaderFields, record_extents, write_copc
 from ingest.convert._lasread import LasInput, inspect_las, read_records
 from ingest.convert._octree import Octree, build_octree, cube_for
 from ingest.convert.errors import (
@@ -167,15 +168,25 @@ def _native_to_copc(
     header = inp.header
     scales = np.asarray(header.scales, dtype=np.float64)
     offsets = np.asarray(header.offsets, dtype=np.float64)
-    ints = np.column_stack([records["X"], records["Y"], records["Z"]])
     # Same arithmetic as every LAS reader (X * scale + offset), so our node boxes and
-    # copclib's agree on which side of a boundary each point falls.
-    xyz = ints * scales + offsets
+    # copclib's agree on which side of a boundary each point falls. Column-major, so that
+    # each axis is one contiguous array for the octree.
+    xyz = np.empty((3, len(records)), dtype=np.float64).T
+    for axis, name in enumerate(("X", "Y", "Z")):
+        np.multiply(records[name], scales[axis], out=xyz[:, axis])
+        xyz[:, axis] += offsets[axis]
     cube, maxs = cube_for(xyz.min(axis=0), xyz.max(axis=0))
-    octree = build_octree(
-        xyz, cube, grid=grid, max_leaf_points=max_leaf_points, resolution=float(scales.max())
-    )
-    del xyz, ints
+    # The per-field statistics of the header only read the records: numpy releases the GIL,
+    # so they run on another core while the octree is built.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stats = pool.submit(
+            lambda: (_points_by_return(records), _gps_range(records), record_extents(records))
+        )
+        octree = build_octree(
+            xyz, cube, grid=grid, max_leaf_points=max_leaf_points, resolution=float(scales.max())
+        )
+        del xyz
+        points_by_return, gps_range, extents = stats.result()
     fields = HeaderFields(
         point_format=inp.out_format,
         scales=_triple(scales),
@@ -190,11 +201,11 @@ def _native_to_copc(
         system_identifier=str(header.system_identifier or ""),
         guid=header.uuid.bytes_le,  # the 16 GUID bytes as laspy read them
         creation_date=header.creation_date,
-        points_by_return=_points_by_return(records),
-        gps_range=_gps_range(records),
+        points_by_return=points_by_return,
+        gps_range=gps_range,
     )
     try:
-        write_copc(tmp, records, octree, cube, fields, grid=grid)
+        write_copc(tmp, records, octree, cube, fields, grid=grid, extents=extents)
     except (RuntimeError, ValueError, OSError) as exc:  # copclib / lazrs / disk
         raise ConversionError(f"{inp.path}: writing COPC failed: {exc}", path=inp.path) from exc
     return octree
