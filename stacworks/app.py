@@ -68,6 +68,12 @@ def _processes(settings: CatalogSettings, access: Access) -> FastAPI:
     return create_processes_app(settings, access=access)
 
 
+def _assets(settings: CatalogSettings, access: Access) -> FastAPI:
+    from catalog.access.assets import create_assets_app
+
+    return create_assets_app(settings.dsn, access, home=settings.home)
+
+
 def _admin(settings: CatalogSettings, access: Access) -> FastAPI:
     from catalog.access.admin import create_admin_app
 
@@ -108,6 +114,7 @@ SERVICES: dict[str, tuple[str, ServiceFactory]] = {
     "tiles": ("/tiles", _tiles),
     "processes": ("/processes", _processes),
     "admin": ("/admin", _admin),
+    "assets": ("/assets", _assets),
     "web": ("/", _web),  # mounted last by create_app: "/" matches every path
 }
 # Services answering on several root paths with one instance (OGC API - Processes: /processes,

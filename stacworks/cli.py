@@ -307,11 +307,15 @@ def _demo_access(settings: CatalogSettings, paths: list[Path]) -> None:
                 continue
             docs = doc if isinstance(doc, list) else doc.get("collections", [doc])
             ids += [d["id"] for d in docs if isinstance(d, dict) and "extent" in d and "id" in d]
+    ids += list(INGESTED_DEMO)  # the collections the sample ingest created
     for cid in dict.fromkeys(ids):
         if store.collection_exists(cid):
             store.set_visibility(cid, "public")
     if not AccessSettings().enabled:
         return
+    if any(k.get("role") == "admin" and not k.get("revoked_at") for k in store.list_keys()):
+        out.print("demo collections are public (admin keys: `stacworks key list`)")
+        return  # a re-run: the admin key was shown the first time
     key = store.create_key("demo admin", "admin")
     out.print(f"demo collections are public; admin API key (shown once): {key['token']}")
 

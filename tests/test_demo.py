@@ -24,6 +24,7 @@ def demo_env(shared_data: Path) -> Iterator[dict[str, str]]:
         # The demo starts and migrates the database itself: no `db start` beforehand.
         res = stacworks("demo", "--no-serve", "--from", str(shared_data), env=env, timeout=600)
         assert "loaded" in res.stdout
+        assert "admin API key (shown once): swk_" in res.stdout  # access control is on by default
         yield env
     finally:
         stacworks("db", "stop", env=env, check=False)
