@@ -10,7 +10,8 @@ const proxy = Object.fromEntries(
 
 export default defineConfig({
   base: "./", // relative asset URLs: the app works under any mount path or proxy prefix
-  build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 1500, sourcemap: true },
+  // Built files under static/, not Vite's default assets/: /assets is the platform's asset service.
+  build: { outDir: "dist", assetsDir: "static", emptyOutDir: true, chunkSizeWarningLimit: 1500, sourcemap: true },
   server: { proxy },
   test: { include: ["test/**/*.test.ts"], environment: "node" },
 });

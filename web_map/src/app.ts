@@ -1,10 +1,12 @@
 /** What the panels share: the map, the APIs, the stores, and a few app-wide actions. */
 
 import type maplibregl from "maplibre-gl";
+import type { AdminApi } from "./api/admin";
 import type { IngestApi } from "./api/ingest";
 import type { JobsApi } from "./api/jobs";
 import type { StacApi, StacCollection, StacItem } from "./api/stac";
 import type { TilesApi } from "./api/tiles";
+import type { CredentialStore } from "./auth/credentials";
 import type { RectangleDraw } from "./map/draw";
 import type { Footprints } from "./map/footprints";
 import type { LayerStore } from "./map/layers";
@@ -16,6 +18,9 @@ export interface App {
   tiles: TilesApi;
   jobs: JobsApi;
   ingest: IngestApi;
+  admin: AdminApi;
+  /** The signed-in key or the page's share token, sent with every request to this platform. */
+  credentials: CredentialStore;
   layers: LayerStore;
   footprints: Footprints;
   draw: RectangleDraw;
@@ -27,6 +32,10 @@ export interface App {
   preview(item: StacItem): void;
   /** The view changed: write it to the URL. */
   viewChanged(): void;
+  /** The current view (centre, zoom), for links. */
+  view(): { center: [number, number]; zoom: number };
+  /** Read the collections again (after signing in or out) and tell the panels. */
+  reloadCollections(): Promise<void>;
   /** Hooks the panels register so others can reach them. */
   on: AppEvents;
 }

@@ -6,6 +6,7 @@ export interface Endpoints {
   ingest: string;
   processes: string;
   jobs: string;
+  admin: string;
 }
 
 /** Absolute base URLs (no trailing slash), resolved against the page so a proxy prefix works. */
@@ -17,6 +18,7 @@ export function endpoints(base: string = document.baseURI): Endpoints {
     ingest: at("ingest"),
     processes: at("processes"),
     jobs: at("jobs"),
+    admin: at("admin"),
   };
 }
 

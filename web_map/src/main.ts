@@ -4,10 +4,13 @@ import "maplibre-gl/dist/maplibre-gl.css";
 import "./styles.css";
 import type { App } from "./app";
 import { emit } from "./app";
+import { AdminApi } from "./api/admin";
+import { HttpError, setAuthProvider } from "./api/http";
 import { IngestApi } from "./api/ingest";
 import { JobsApi } from "./api/jobs";
 import { StacApi, type StacItem } from "./api/stac";
 import { TilesApi } from "./api/tiles";
+import { CredentialStore, tokenFromSearch } from "./auth/credentials";
 import { basemapSetting, endpoints } from "./config";
 import { RectangleDraw } from "./map/draw";
 import { Footprints } from "./map/footprints";
@@ -20,6 +23,7 @@ import { layersPanel } from "./panels/layers";
 import { PREVIEW_LAYER, PreviewPanel, itemLayer } from "./panels/preview";
 import { SearchPanel } from "./panels/search";
 import { selectionPanel } from "./panels/selection";
+import { signInControl } from "./panels/signin";
 import { WorkflowPanel } from "./panels/workflow";
 import { SelectionStore } from "./state/selection";
 import { decodeView, encodeView } from "./state/url";
@@ -41,6 +45,10 @@ function main(): void {
   const api = endpoints();
   const initial = decodeView(location.search);
   const status = statusLine();
+  // The signed-in key (or the share token the page was opened with) goes with every request
+  // to this platform: Bearer on API calls, key= / token= on what the map fetches itself.
+  const credentials = new CredentialStore(localStorage, tokenFromSearch(location.search), location.origin);
+  setAuthProvider((url) => credentials.headers(url));
   const mapEl = document.getElementById("map")!;
   const map = createMap({
     container: mapEl,
@@ -48,6 +56,7 @@ function main(): void {
     zoom: initial.zoom ?? DEFAULT_VIEW.zoom,
     basemap: basemapSetting(),
     onError: (message, source, code) => tileError(message, source, code),
+    transformUrl: (url) => credentials.sign(url),
   });
   // One message per failing layer (not one per tile), in words.
   const reported = new Map<string, number>();
@@ -69,6 +78,8 @@ function main(): void {
     tiles: new TilesApi(api.tiles),
     jobs: new JobsApi(api.processes, api.jobs),
     ingest: new IngestApi(api.ingest),
+    admin: new AdminApi(api.admin),
+    credentials,
     layers: new LayerStore(map),
     footprints: new Footprints(map),
     draw: new RectangleDraw(map),
@@ -85,13 +96,51 @@ function main(): void {
         layers: app.layers.list().filter((l) => l.visible && l.id !== PREVIEW_LAYER).map((l) => l.id),
         ...search?.state,
       });
-      history.replaceState(null, "", `${location.pathname}?${query}${location.hash}`);
+      // A share link's token stays in the address: reloading or passing it on keeps working.
+      const token = credentials.token ? `&token=${encodeURIComponent(credentials.token)}` : "";
+      history.replaceState(null, "", `${location.pathname}?${query}${token}${location.hash}`);
+    },
+    view: () => {
+      const c = map.getCenter();
+      return { center: [c.lng, c.lat], zoom: map.getZoom() };
+    },
+    reloadCollections: async () => {
+      try {
+        const collections = await app.stac.collections();
+        app.collections.clear();
+        for (const c of collections) app.collections.set(c.id, c);
+        emit(app, "collectionsLoaded", collections);
+      } catch (e) {
+        const refused = e instanceof HttpError && e.status === 401;
+        status(
+          refused && !credentials.signedIn && credentials.token
+            ? "This share link is no longer valid (expired or revoked)."
+            : refused
+              ? "Your API key is no longer valid: sign out and sign in again."
+              : `The catalog could not be read: ${(e as Error).message}`,
+          "error",
+        );
+        app.collections.clear();
+        emit(app, "collectionsLoaded", []);
+      }
     },
     on: { collectionsLoaded: [], searchCollection: [] },
   };
 
   // A handle for automated browser tests and the console (read-only use, please).
   (window as unknown as { stacworksMap: unknown }).stacworksMap = map;
+
+  signInControl(app, document.querySelector(".topbar")!);
+  // Signing in or out changes what can be seen: read the catalog again, fetch tiles anew.
+  credentials.subscribe(async () => {
+    app.layers.reload();
+    await app.reloadCollections();
+    // Collection layers the new principal cannot see are taken off the map.
+    for (const l of app.layers.list()) {
+      if (l.kind === "collection" && l.collection && !app.collections.has(l.collection)) app.layers.remove(l.id);
+    }
+    app.viewChanged();
+  });
 
   const left = document.getElementById("left")!;
   const right = document.getElementById("right")!;
@@ -110,13 +159,7 @@ function main(): void {
   map.on("moveend", () => app.viewChanged());
 
   map.once("load", async () => {
-    try {
-      const collections = await app.stac.collections();
-      for (const c of collections) app.collections.set(c.id, c);
-      emit(app, "collectionsLoaded", collections);
-    } catch (e) {
-      status(`The catalog could not be read: ${(e as Error).message}`, "error");
-    }
+    await app.reloadCollections();
     await restoreLayers(app, initial.layers ?? []);
     restoring = false;
     app.viewChanged();
@@ -133,6 +176,7 @@ async function restoreLayers(app: App, ids: string[]): Promise<void> {
       if (kind === "collection") {
         const c = app.collections.get(ref);
         if (c) showCollection(app, c);
+        else app.status(`Collection ${ref} is not visible to you: sign in, or ask for a new share link.`, "error");
       } else if (kind === "item") {
         const [collection, ...itemId] = ref.split("/");
         const item = await app.stac.item(`${app.stac.base}/collections/${encodeURIComponent(collection)}/items/${encodeURIComponent(itemId.join("/"))}`);

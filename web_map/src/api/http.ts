@@ -26,10 +26,19 @@ async function errorFrom(res: Response): Promise<HttpError> {
   return new HttpError(res.status, message);
 }
 
+/** Headers that authenticate a request to ``url`` (set once by the app: the signed-in key). */
+let authFor: (url: string) => Record<string, string> = () => ({});
+
+export function setAuthProvider(fn: (url: string) => Record<string, string>): void {
+  authFor = fn;
+}
+
 export async function request(url: string, init?: RequestInit): Promise<Response> {
   let res: Response;
+  const headers = new Headers(init?.headers);
+  for (const [k, v] of Object.entries(authFor(url))) if (!headers.has(k)) headers.set(k, v);
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, { ...init, headers });
   } catch {
     throw new HttpError(0, "the server could not be reached");
   }

@@ -14,6 +14,10 @@ export interface MapLayer {
   bounds?: number[];
   visible: boolean;
   opacity: number; // 0..1
+  /** The collection the layer shows (a collection mosaic, a job's output collection): shareable. */
+  collection?: string;
+  /** The layer ids a web map link needs to show this layer again (for share links). */
+  linkLayers?: string[];
 }
 
 interface Entry extends MapLayer {
@@ -68,6 +72,13 @@ export class LayerStore {
     this.addToMap(entry);
     this.sync();
     this.changed();
+  }
+
+  /** Draw every layer again from fresh sources (the credential changed: tiles are fetched anew). */
+  reload(): void {
+    for (const e of this.layers) this.removeFromMap(e);
+    for (const e of this.layers) this.addToMap(e);
+    this.sync();
   }
 
   remove(id: string): void {

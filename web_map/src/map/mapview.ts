@@ -10,6 +10,8 @@ export interface MapOptions {
   basemap: string;
   /** A map error; ``source`` is the map source whose tile failed, with the HTTP status. */
   onError: (message: string, source?: string, status?: number) => void;
+  /** Rewrites the URL of every request the map makes (adds the credential to ours). */
+  transformUrl?: (url: string) => string;
 }
 
 function styleFor(setting: string): StyleSpecification | string {
@@ -36,6 +38,7 @@ export function createMap(opts: MapOptions): maplibregl.Map {
     dragRotate: false,
     pitchWithRotate: false,
     touchPitch: false,
+    transformRequest: opts.transformUrl ? (url) => ({ url: opts.transformUrl!(url) }) : undefined,
   });
   map.touchZoomRotate.disableRotation();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");

@@ -28,6 +28,8 @@ export function showCollection(app: App, c: StacCollection, render?: string): vo
     bounds: c.extent?.spatial?.bbox?.[0],
     visible: true,
     opacity: 1,
+    collection: c.id,
+    linkLayers: [collectionLayerId(c.id)],
   });
 }
 

@@ -6,6 +6,7 @@ import type { StacItem } from "../api/stac";
 import type { MapLayer } from "../map/layers";
 import { fitBbox, unionBbox } from "../map/mapview";
 import { FINISHED, type JobView } from "../state/jobs";
+import { itemKey } from "../state/selection";
 import { h, panel } from "../ui/dom";
 
 const STORE_KEY = "stacworks.jobs";
@@ -26,7 +27,17 @@ export async function addJobLayer(app: App, jobId: string, title: string, zoom =
     app.status(`Job ${jobId} finished without output items.`);
     return null;
   }
-  const base = { id: jobLayerId(jobId), title: `${title} (job ${jobId})`, kind: "job" as const, visible: true, opacity: 1 };
+  // The output collection (when the outputs are in one) can be shared; a link shows its items.
+  const collections = [...new Set(items.map((i) => i.collection))];
+  const base = {
+    id: jobLayerId(jobId),
+    title: `${title} (job ${jobId})`,
+    kind: "job" as const,
+    visible: true,
+    opacity: 1,
+    collection: collections.length === 1 ? collections[0] : undefined,
+    linkLayers: items.slice(0, 20).map((i) => `item:${itemKey(i.collection, i.id)}`),
+  };
   const bounds = unionBbox(items.map((i) => i.bbox)) ?? undefined;
   let layer: MapLayer;
   if (items.length === 1) {

@@ -5,6 +5,7 @@ import { basemapSetting, saveBasemapSetting } from "../config";
 import type { MapLayer } from "../map/layers";
 import { fitBbox, setBasemap } from "../map/mapview";
 import { copyText, field, h, panel } from "../ui/dom";
+import { type ShareState, shareControl } from "./share";
 
 function urlRow(label: string, value: string, testid?: string): HTMLElement {
   const input = h("input", { type: "text", readonly: true, value, "aria-label": label, "data-testid": testid });
@@ -13,7 +14,7 @@ function urlRow(label: string, value: string, testid?: string): HTMLElement {
   return h("div", { class: "url-row" }, h("span", { class: "label" }, label.split(" ")[0]), input, copy);
 }
 
-function layerItem(app: App, l: MapLayer, index: number, count: number): HTMLLIElement {
+function layerItem(app: App, l: MapLayer, index: number, count: number, share: HTMLElement | null): HTMLLIElement {
   const visible = h("input", { type: "checkbox", checked: l.visible, "aria-label": `Show ${l.title}` });
   visible.addEventListener("change", () => {
     app.layers.setVisible(l.id, visible.checked);
@@ -31,23 +32,38 @@ function layerItem(app: App, l: MapLayer, index: number, count: number): HTMLLIE
       h("button", { type: "button", class: "icon", "aria-label": `Remove ${l.title}`, onclick: () => { app.layers.remove(l.id); app.viewChanged(); } }, "×"),
     ),
     field("Opacity", opacity),
-    urlRow("XYZ template", l.tiles[0] ?? ""),
-    l.wmts ? urlRow("WMTS capabilities", l.wmts, "layer-wmts-url") : null,
+    // What a map client needs: with the signed-in key (or the page's share token) in it.
+    urlRow("XYZ template", app.credentials.sign(l.tiles[0] ?? "")),
+    l.wmts ? urlRow("WMTS capabilities", app.credentials.sign(l.wmts), "layer-wmts-url") : null,
+    share,
   );
 }
 
 export function layersPanel(app: App, mount: HTMLElement): void {
   const { root, body } = panel("layers-panel", "Layers");
+  const catalogWmts = h("a", { href: app.credentials.sign(`${app.tiles.base}/WMTSCapabilities.xml`), target: "_blank", rel: "noopener" }, "WMTSCapabilities.xml");
   const list = h("ul", { class: "layers" });
+  const shares = new Map<string, ShareState>(); // per collection, kept across re-renders
+  const shareOf = (l: MapLayer) => {
+    if (!l.collection) return null;
+    let state = shares.get(l.collection);
+    if (!state) shares.set(l.collection, (state = { open: false, days: "7" }));
+    return shareControl(app, l as MapLayer & { collection: string }, state, render);
+  };
   const render = () => {
     const layers = app.layers.list();
     list.replaceChildren(
       ...(layers.length
-        ? layers.map((l, i) => layerItem(app, l, i, layers.length)).reverse()
+        ? layers.map((l, i) => layerItem(app, l, i, layers.length, shareOf(l))).reverse()
         : [h("li", { class: "muted" }, "No layers yet: show a collection, preview an item, or run a workflow.")]),
     );
   };
   app.layers.subscribe(render);
+  app.credentials.subscribe(() => {
+    shares.clear(); // another principal: what it may do is asked again
+    render();
+    catalogWmts.href = app.credentials.sign(`${app.tiles.base}/WMTSCapabilities.xml`);
+  });
   render();
 
   const basemap = h("input", { type: "url", value: basemapSetting(), placeholder: "offline land/sea map" });
@@ -60,6 +76,6 @@ export function layersPanel(app: App, mount: HTMLElement): void {
     saveBasemapSetting(basemap.value.trim());
     setBasemap(app.map, basemap.value.trim(), (m) => app.status(m, "error"));
   });
-  body.append(list, h("p", { class: "muted" }, "Catalog-wide WMTS: ", h("a", { href: `${app.tiles.base}/WMTSCapabilities.xml`, target: "_blank", rel: "noopener" }, "WMTSCapabilities.xml")), basemapForm);
+  body.append(list, h("p", { class: "muted" }, "Catalog-wide WMTS: ", catalogWmts), basemapForm);
   mount.append(root);
 }
