@@ -54,7 +54,7 @@ from objectstore import store_from_settings as _store_from_settings
 from .access import TilesPolicy, search_id_params
 from .caching import HttpCacheMiddleware
 from .errors import InvalidParameter, add_error_handlers
-from .guards import request_limits
+from .guards import registered_search_params, request_limits
 from .readers import AllowList, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
 from .settings import TilerSettings
@@ -177,6 +177,7 @@ def create_tiler_app(
     add_search_register_route(
         app,
         prefix="/searches",
+        search_dependency=registered_search_params,  # a malformed query is a 400, not a 500
         tile_dependencies=[
             searches.layer_dependency, searches.dataset_dependency,
             searches.pixel_selection_dependency, searches.process_dependency,

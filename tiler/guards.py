@@ -1,4 +1,5 @@
-"""Request limits checked before any data is read: output sizes, expressions, z/x/y ranges.
+"""Request limits checked before any data is read: output sizes, expressions, z/x/y ranges,
+and the search queries registered for mosaics.
 
 One dependency attached to every route (after titiler has created them, the way auth is
 attached), reading the raw query and path parameters, so a new titiler endpoint or parameter
@@ -7,16 +8,36 @@ alias cannot bypass it by having its own dependency class.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
+import psycopg
+from fastapi import HTTPException
 from morecantile.defaults import TileMatrixSets
+from pydantic import ValidationInfo, field_validator
+from stac_fastapi.types.rfc3339 import str_to_interval
 from starlette.requests import Request
+from titiler.pgstac.dependencies import SearchParams
+from titiler.pgstac.model import Metadata, PgSTACSearch, RegisterMosaic
+
+from catalog.errors import InvalidInput
+from catalog.query import check_cql2
 
 from .errors import InvalidParameter, TileNotInMatrix
 from .settings import TilerSettings
 
-__all__ = ["check_expression", "request_limits"]
+__all__ = [
+    "RegisterSearch",
+    "check_expression",
+    "check_search",
+    "check_search_in_db",
+    "registered_search_params",
+    "request_limits",
+]
+
+log = logging.getLogger(__name__)
 
 #: Names an expression may use besides band references (b1, b2, ...): numexpr's functions.
 EXPRESSION_FUNCTIONS = frozenset({
@@ -146,3 +167,83 @@ def request_limits(settings: TilerSettings, supported: TileMatrixSets) -> Callab
         _check_tile(request, supported)
 
     return limits
+
+
+
+class RegisterSearch(RegisterMosaic):
+    """titiler.pgstac's ``RegisterMosaic`` body, minus its 500 on a bad ``bbox``.
+
+    Its ``intersects`` validator reads ``info.data["bbox"]``, absent when ``bbox`` itself
+    failed validation: a ``KeyError`` (500) instead of the 422 naming ``bbox``.
+    """
+
+    @field_validator("intersects")
+    @classmethod
+    def validate_spatial(cls, v: Any, info: ValidationInfo) -> Any:
+        if v and info.data.get("bbox"):
+            raise ValueError("intersects and bbox parameters are mutually exclusive")
+        return v
+
+
+def registered_search_params(
+    request: Request, body: RegisterSearch
+) -> tuple[PgSTACSearch, Metadata]:
+    """titiler.pgstac's ``SearchParams`` for ``POST /searches/register``, checked first.
+
+    pgstac refuses a malformed query only inside ``search_query()``, which titiler.pgstac turns
+    into a 500 (echoing the body). The query is checked here like a STAC ``/search`` (CQL2 with
+    :func:`catalog.query.check_cql2`, RFC 3339 ``datetime``), then by pgstac's own translation
+    (:func:`check_search_in_db`) without registering it, so a client error is a 400 naming the
+    field and nothing malformed is stored.
+
+    Raises:
+        InvalidParameter: naming ``filter``, ``datetime``, ``query`` or ``body``.
+    """
+    search, metadata = SearchParams(body)
+    check_search(search, metadata)
+    with request.app.state.dbpool.connection() as conn:
+        check_search_in_db(conn, search)
+    return search, metadata
+
+
+def check_search(search: PgSTACSearch, metadata: Metadata | None = None) -> None:
+    """Refuse a search query pgstac would fail on (see :func:`registered_search_params`)."""
+    raw = search.model_dump_json(by_alias=True, exclude_none=True)
+    if metadata is not None:
+        raw += metadata.model_dump_json(exclude_none=True)
+    if "\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL
+        raise InvalidParameter("body", "NUL characters are not allowed")
+    if search.filter_expr is not None:
+        try:
+            check_cql2(search.filter_expr)
+        except InvalidInput as exc:
+            raise InvalidParameter("filter", str(exc).removeprefix("filter: ")) from None
+    if search.datetime is not None:
+        try:
+            str_to_interval(search.datetime)
+        except HTTPException as exc:
+            raise InvalidParameter("datetime", str(exc.detail)) from None
+        except ValueError:
+            raise InvalidParameter("datetime", "expected an RFC 3339 datetime or interval") \
+                from None
+
+
+def check_search_in_db(conn: Any, search: PgSTACSearch) -> None:
+    """Translate ``search`` with pgstac (WHERE and ORDER BY) without registering it.
+
+    pgstac's own checks (``query`` operators, property names, CQL2 arity) raise here; they
+    become a 400 with pgstac's message (its validation text, never SQL), other data errors a
+    400 with a fixed message. Connection failures are not the client's: they propagate.
+    """
+    doc = search.model_dump_json(by_alias=True, exclude_none=True)
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pgstac.stac_search_to_where(%s::jsonb), "
+                         "pgstac.sort_sqlorderby(%s::jsonb)", (doc, doc))
+    except psycopg.errors.RaiseException as exc:
+        reason = (exc.diag.message_primary or "not a valid search")[:200]
+        raise InvalidParameter("body", reason) from None
+    except (psycopg.DataError, psycopg.errors.UndefinedColumn,
+            psycopg.errors.UndefinedFunction) as exc:
+        log.info("search registration refused by pgstac: %s", exc)
+        raise InvalidParameter("body", "not a valid search") from None
