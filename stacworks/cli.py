@@ -317,7 +317,11 @@ def _demo_access(settings: CatalogSettings, paths: list[Path]) -> None:
         out.print("demo collections are public (admin keys: `stacworks key list`)")
         return  # a re-run: the admin key was shown the first time
     key = store.create_key("demo admin", "admin")
-    out.print(f"demo collections are public; admin API key (shown once): {key['token']}")
+    # soft_wrap: the key must stay on one line, whatever the terminal width, to be copied.
+    out.print(
+        f"demo collections are public; admin API key (shown once): {key['token']}",
+        soft_wrap=True,
+    )
 
 
 def _ensure_database_quietly(settings: CatalogSettings) -> None:
