@@ -144,8 +144,14 @@ def load(
     load_with_progress(s, paths, mode.value)
 
 
-def _serve(host: str, port: int, services: list[str] | None, settings: CatalogSettings,
-           *, access_log: bool = False) -> None:
+def _serve(
+    host: str,
+    port: int,
+    services: list[str] | None,
+    settings: CatalogSettings,
+    *,
+    access_log: bool = False,
+) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
@@ -158,13 +164,19 @@ def _serve(host: str, port: int, services: list[str] | None, settings: CatalogSe
     auth = AccessSettings()  # checked here, at start-up
     application = create_app(settings, services)
     if not auth.enabled:
-        err.print("[bold yellow]warning:[/] STACWORKS_AUTH_ENABLED=false: every caller may read "
-                  "and write everything")
+        err.print(
+            "[bold yellow]warning:[/] STACWORKS_AUTH_ENABLED=false: every caller may read "
+            "and write everything"
+        )
     out.print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
     # key=/token= in tile URLs never reach a log line: a filter on every uvicorn handler.
-    log_config = {**LOGGING_CONFIG, "filters": {"scrub": {"()": ScrubSecrets}},
-                  "handlers": {name: {**h, "filters": ["scrub"]}
-                               for name, h in LOGGING_CONFIG["handlers"].items()}}
+    log_config = {
+        **LOGGING_CONFIG,
+        "filters": {"scrub": {"()": ScrubSecrets}},
+        "handlers": {
+            name: {**h, "filters": ["scrub"]} for name, h in LOGGING_CONFIG["handlers"].items()
+        },
+    }
     uvicorn.run(
         application,
         host=host,
@@ -286,9 +298,30 @@ def demo(
     from tiler.render import add_default_renders
 
     add_default_renders(s.dsn)  # render presets, so tiles and WMTS draw with no parameters
+    register_demo_algorithms()
     _demo_access(s, demo_paths(source.resolve()))
     if not no_serve:
         _serve(host, port, None, s)
+
+
+def register_demo_algorithms() -> None:
+    """The shipped example algorithms (ndvi, lidar-dtm, median-composite), so the web map's
+    workflow list is not empty; `--replace` keeps a re-run idempotent."""
+    import subprocess
+    import sys
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "algorithms").glob("*.yaml"))
+    if not shipped:
+        return
+    cmd = [
+        str(Path(sys.argv[0]).resolve()),
+        "algorithm",
+        "register",
+        "--replace",
+        *map(str, shipped),
+    ]
+    if subprocess.run(cmd, check=False).returncode != 0:
+        raise CatalogError("registering the example algorithms failed (see above)")
 
 
 def _demo_access(settings: CatalogSettings, paths: list[Path]) -> None:
@@ -404,8 +437,13 @@ def key_create(
 def key_list() -> None:
     """List API keys (id, name, role, state), never their tokens."""
     for k in _access_store().list_keys():
-        state = "revoked" if k["revoked_at"] else f"expires {k['expires_at']}" if k[
-            "expires_at"] else "active"
+        state = (
+            "revoked"
+            if k["revoked_at"]
+            else f"expires {k['expires_at']}"
+            if k["expires_at"]
+            else "active"
+        )
         out.print(f"{k['id']}\t{k['role']}\t{state}\t{k['name']}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def demo_env(shared_data: Path) -> Iterator[dict[str, str]]:
         # The demo starts and migrates the database itself: no `db start` beforehand.
         res = stacworks("demo", "--no-serve", "--from", str(shared_data), env=env, timeout=600)
         assert "loaded" in res.stdout
-        assert "admin API key (shown once): swk_" in res.stdout  # access control is on by default
-        yield env
+        key = re.search(r"admin API key \(shown once\): (swk_\S+)", res.stdout)
+        assert key, res.stdout  # access control is on by default
+        yield {**env, "DEMO_ADMIN_KEY": key.group(1)}
     finally:
         stacworks("db", "stop", env=env, check=False)
         remove_tree(home)
@@ -47,6 +49,9 @@ def test_demo_catalog_searchable_and_sample_scene_shows_as_tiles(demo_env: dict[
         assert (px[..., 3] > 0).mean() > 0.2 and px[..., :3][px[..., 3] > 0].std() > 1
         ids = {c["id"] for c in httpx.get(f"{base}/stac/collections").json()["collections"]}
         assert {"joplin", "landsat-c2l2-sr", "3dep-lidar-copc"} <= ids
+        admin = {"Authorization": f"Bearer {demo_env['DEMO_ADMIN_KEY']}"}
+        processes = httpx.get(f"{base}/processes", headers=admin).json()["processes"]
+        assert {"algorithm:ndvi", "algorithm:lidar-dtm"} <= {p["id"] for p in processes}
         assert "map" in httpx.get(f"{base}/").text or httpx.get(f"{base}/").status_code == 503
     # Running the demo again changes nothing and says so.
     again = stacworks("demo", "--no-serve", env=demo_env, timeout=600)
