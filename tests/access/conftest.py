@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.harness import BIN, ROOT, free_port, wait_http
+from tests.harness import serve
 
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "stacworks-tests"
@@ -178,29 +177,12 @@ def secured(
     keys = {role: store.create_key(f"test {role}", role) for role in ("admin", "editor", "viewer")}
     keys["editor2"] = store.create_key("test other editor", "editor")
     log = tmp_path_factory.mktemp("access-logs") / "serve.log"
-    port = free_port()
-    with open(log, "ab") as logf:
-        proc = subprocess.Popen(
-            [str(BIN / "stacworks"), "serve", "--access-log", "--port", str(port)],
-            env=env,
-            stdout=logf,
-            stderr=logf,
-            cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{base}/healthz", proc=proc)
-            s = Secured(base=base, log=log, oidc=oidc_provider)
-            s.tokens = {"anonymous": None, **{k: v["token"] for k, v in keys.items()}}
-            s.principals = {k: v["principal"] for k, v in keys.items()}
-            _populate(s, store)
-            yield s
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve(env, "--access-log", log=log) as base:
+        s = Secured(base=base, log=log, oidc=oidc_provider)
+        s.tokens = {"anonymous": None, **{k: v["token"] for k, v in keys.items()}}
+        s.principals = {k: v["principal"] for k, v in keys.items()}
+        _populate(s, store)
+        yield s
 
 
 def _populate(s: Secured, store: Any) -> None:
