@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from pystac_client import Client
+
+from tests.conftest import SHARED_DATA
 
 JOPLIN_BBOX = [-94.69, 37.03, -94.65, 37.06]
 
@@ -33,7 +37,18 @@ def test_bbox_and_datetime(client: Client) -> None:
         client.search(bbox=JOPLIN_BBOX, datetime="2000-02-01/2000-02-28", max_items=500).items()
     )
     assert items, "the joplin items should match"
-    assert {i.collection_id for i in items} == {"joplin", "pgstac-test-collection"} or items
+    # Only collections whose items lie over Joplin in February 2000 can match.
+    assert {i.collection_id for i in items} <= {"joplin", "pgstac-test-collection"}
+    source = json.loads((SHARED_DATA / "stac/joplin/index.geojson").read_text())["features"]
+    expected = {
+        f["id"]
+        for f in source
+        if f["bbox"][0] <= JOPLIN_BBOX[2]
+        and f["bbox"][2] >= JOPLIN_BBOX[0]
+        and f["bbox"][1] <= JOPLIN_BBOX[3]
+        and f["bbox"][3] >= JOPLIN_BBOX[1]
+    }
+    assert expected and {i.id for i in items if i.collection_id == "joplin"} == expected
     for item in items:
         minx, miny, maxx, maxy = item.bbox
         assert minx <= JOPLIN_BBOX[2] and maxx >= JOPLIN_BBOX[0]
@@ -151,10 +166,26 @@ def test_collection_search_and_free_text(stac_url: str) -> None:
     assert [c["id"] for c in r.json()["collections"]] == ["landsat-c2-l2"]
     r = httpx.get(f"{stac_url}/collections", params={"bbox": "-95,37,-94,38"})
     assert {"joplin"} <= {c["id"] for c in r.json()["collections"]}
-    r = httpx.get(f"{stac_url}/search", params={"q": "sentinel", "limit": 50})
-    assert r.status_code == 200, r.text
+    # Item free text matches titles/descriptions/keywords: give one item a distinctive title.
+    item = json.loads((SHARED_DATA / "stac/joplin/index.geojson").read_text())["features"][1]
+    item = {**item, "id": "free-text-probe", "links": []}
+    # pgstac 0.10 concatenates the description's tsvector without coalesce: an item with no
+    # description never matches `q`, even on its title (upstream bug; noted for a fix).
+    item["properties"] = {
+        **item["properties"],
+        "title": "Tornado aftermath mosaic",
+        "description": "NOAA imagery after the Joplin tornado",
+    }
+    assert httpx.post(f"{stac_url}/collections/joplin/items", json=item).status_code == 201
+    try:
+        r = httpx.get(f"{stac_url}/search", params={"q": "aftermath", "limit": 50})
+        assert r.status_code == 200, r.text
+        assert [f["id"] for f in r.json()["features"]] == ["free-text-probe"]
+    finally:
+        httpx.delete(f"{stac_url}/collections/joplin/items/free-text-probe")
     r = httpx.get(f"{stac_url}/collections", params={"filter": "title LIKE '%Landsat%'"})
     assert r.status_code == 200, r.text
+    assert [c["id"] for c in r.json()["collections"]] == ["landsat-c2-l2"]
 
 
 def test_queryables_list_loaded_properties(stac_url: str) -> None:
