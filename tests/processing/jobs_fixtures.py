@@ -17,13 +17,13 @@ import pytest
 
 from objectstore import LocalStore, ObjectStore, asset_key
 from tests.harness import BIN, ROOT, free_port, stacworks, wait_http
+from tests.samples import COG_TYPE, stored_s2_item
 
 DATA = ROOT.parent / "shared" / "data"
-S2_DIR = DATA / "raster" / "sentinel2-l2a-cog" / "S2A_29RKH_20200219_0_L2A"
 LANDSAT_DIR = DATA / "raster" / "landsat-c2-l2" / "LC08_L2SP_001062_20201031_20201106_02_T2"
 COPC = DATA / "lidar" / "copc" / "autzen_clip_native.copc.laz"
 ALGORITHMS = ROOT / "algorithms"
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+S2_KEYS = ("red", "nir", "scl")
 LANDSAT_SR = {"nodata": 0, "data_type": "uint16", "scale": 2.75e-05, "offset": -0.2}
 
 
@@ -43,26 +43,18 @@ class ProcessingData:
 
 def _collection(cid: str, title: str) -> dict[str, Any]:
     return {
-        "type": "Collection", "stac_version": "1.0.0", "id": cid, "title": title,
-        "description": f"{title} (processing tests)", "license": "proprietary", "links": [],
-        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
-                   "temporal": {"interval": [[None, None]]}},
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": cid,
+        "title": title,
+        "description": f"{title} (processing tests)",
+        "license": "proprietary",
+        "links": [],
+        "extent": {
+            "spatial": {"bbox": [[-180, -90, 180, 90]]},
+            "temporal": {"interval": [[None, None]]},
+        },
     }
-
-
-def s2_item(store: ObjectStore, cid: str, item_id: str, when: str) -> dict[str, Any]:
-    """The real Earth Search item (red, nir, scl) with its COGs copied into the store."""
-    item = json.loads((S2_DIR / "S2A_29RKH_20200219_0_L2A.json").read_text())
-    item = {**item, "id": item_id, "collection": cid, "links": []}
-    item["properties"] = {**item["properties"], "datetime": when}
-    assets = {}
-    for key in ("red", "nir", "scl"):
-        asset = item["assets"][key]
-        k = asset_key(cid, item_id, key, "tif")
-        store.put_file(k, S2_DIR / Path(asset["href"]).name)
-        assets[key] = {**asset, "href": store.href(k), "type": COG_TYPE}
-    item["assets"] = assets
-    return item
 
 
 def landsat_item(store: ObjectStore, cid: str) -> dict[str, Any]:
@@ -79,10 +71,18 @@ def landsat_item(store: ObjectStore, cid: str) -> dict[str, Any]:
             asset["raster:bands"] = [dict(LANDSAT_SR)]
         assets[name] = asset
     return {
-        "type": "Feature", "stac_version": "1.0.0", "id": usgs["id"], "collection": cid,
-        "bbox": usgs["bbox"], "geometry": usgs["geometry"], "links": [],
-        "properties": {"datetime": "2020-10-31T14:00:00Z", "platform": "landsat-8",
-                       "eo:cloud_cover": usgs["properties"]["eo:cloud_cover"]},
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": usgs["id"],
+        "collection": cid,
+        "bbox": usgs["bbox"],
+        "geometry": usgs["geometry"],
+        "links": [],
+        "properties": {
+            "datetime": "2020-10-31T14:00:00Z",
+            "platform": "landsat-8",
+            "eo:cloud_cover": usgs["properties"]["eo:cloud_cover"],
+        },
         "assets": assets,
     }
 
@@ -100,12 +100,21 @@ def lidar_item(store: ObjectStore, cid: str, item_id: str) -> dict[str, Any]:
     w, s = to_wgs84.transform(header.mins[0], header.mins[1])
     e, n = to_wgs84.transform(header.maxs[0], header.maxs[1])
     return {
-        "type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": cid,
-        "bbox": [w, s, e, n], "links": [],
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": item_id,
+        "collection": cid,
+        "bbox": [w, s, e, n],
+        "links": [],
         "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
         "properties": {"datetime": "2015-01-01T00:00:00Z"},
-        "assets": {"data": {"href": store.href(k), "type": "application/vnd.laszip+copc",
-                            "roles": ["data"]}},
+        "assets": {
+            "data": {
+                "href": store.href(k),
+                "type": "application/vnd.laszip+copc",
+                "roles": ["data"],
+            }
+        },
     }
 
 
@@ -121,16 +130,21 @@ def processing_data(
         _collection(data.s2, "Sentinel-2 L2A"),
         _collection(data.landsat, "Landsat C2 L2"),
         _collection(data.lidar, "LiDAR"),
-        s2_item(store, data.s2, data.s2_item, "2020-02-19T11:34:25Z"),
-        s2_item(store, data.s2, data.s2_later, "2020-03-04T11:34:25Z"),
+        stored_s2_item(store, data.s2, data.s2_item, when="2020-02-19T11:34:25Z", keys=S2_KEYS),
+        stored_s2_item(store, data.s2, data.s2_later, when="2020-03-04T11:34:25Z", keys=S2_KEYS),
         landsat_item(store, data.landsat),
         lidar_item(store, data.lidar, data.lidar_item),
     ]
     path = tmp_path_factory.mktemp("processing-load") / "inputs.json"
     path.write_text(json.dumps(records))
     stacworks("load", "--mode", "upsert", str(path), env=stacworks_env)
-    stacworks("algorithm", "register", "--replace", *map(str, sorted(ALGORITHMS.glob("*.yaml"))),
-              env=stacworks_env)
+    stacworks(
+        "algorithm",
+        "register",
+        "--replace",
+        *map(str, sorted(ALGORITHMS.glob("*.yaml"))),
+        env=stacworks_env,
+    )
     return data
 
 
@@ -144,8 +158,13 @@ def api(server: str, processing_data: ProcessingData) -> Iterator[httpx.Client]:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def wait_job(client: httpx.Client, job_id: str, *, until: tuple[str, ...] = (
-    "successful", "failed", "dismissed"), timeout: float = 120) -> dict[str, Any]:
+def wait_job(
+    client: httpx.Client,
+    job_id: str,
+    *,
+    until: tuple[str, ...] = ("successful", "failed", "dismissed"),
+    timeout: float = 120,
+) -> dict[str, Any]:
     """Poll ``/jobs/{id}`` until its status is one of ``until``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -184,8 +203,13 @@ def own_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess
     """`stacworks serve` that the test may kill (yields the base URL and the process)."""
     port = free_port()
     with open(log, "ab") as out:
-        proc = subprocess.Popen([str(BIN / "stacworks"), "serve", "--port", str(port)],
-                                env=env, stdout=out, stderr=out, cwd=ROOT)
+        proc = subprocess.Popen(
+            [str(BIN / "stacworks"), "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{base}/healthz", proc=proc, timeout=90)
@@ -201,12 +225,26 @@ def own_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess
 
 def shell_algorithm(name: str, script: str, **extra: Any) -> dict[str, Any]:
     """A test algorithm whose local command is a shell script (the contract in any language)."""
-    return {"name": name, "version": "1.0.0", "cpu": 256, "memory": 512,
-            "local_command": ["/bin/sh", "-c", script],
-            "parameters": {"type": "object"}, "typical_duration_seconds": 1, **extra}
+    return {
+        "name": name,
+        "version": "1.0.0",
+        "cpu": 256,
+        "memory": 512,
+        "local_command": ["/bin/sh", "-c", script],
+        "parameters": {"type": "object"},
+        "typical_duration_seconds": 1,
+        **extra,
+    }
 
 
 __all__ = [
-    "ProcessingData", "alive", "api", "own_server", "processing_data",
-    "register_algorithm", "shell_algorithm", "start_job", "wait_job",
+    "ProcessingData",
+    "alive",
+    "api",
+    "own_server",
+    "processing_data",
+    "register_algorithm",
+    "shell_algorithm",
+    "start_job",
+    "wait_job",
 ]

@@ -12,7 +12,8 @@ import pytest
 import rasterio
 from rasterio.enums import Resampling
 
-from tests.processing.jobs_fixtures import LANDSAT_DIR, S2_DIR, ProcessingData, start_job, wait_job
+from tests.processing.jobs_fixtures import LANDSAT_DIR, ProcessingData, start_job, wait_job
+from tests.samples import S2_DIR
 
 OGC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0"
 WORKFLOW_ID = "ndvi-e2e"

@@ -23,19 +23,25 @@ from PIL import Image
 
 from objectstore import LocalStore, ObjectStore, S3Store, asset_key
 from tests.harness import moto_server, serve, stacworks
+from tests.samples import COG_TYPE, S2_DIR, stored_s2_item
 from tiler.render import default_renders
 
 RASTER = Path(__file__).resolve().parents[3] / "shared" / "data" / "raster"
-S2_DIR = RASTER / "sentinel2-l2a-cog" / "S2A_29RKH_20200219_0_L2A"
 LANDSAT_DIR = RASTER / "landsat-c2-l2" / "LC08_L2SP_001062_20201031_20201106_02_T2"
 TITILER_DIR = RASTER / "sentinel2-titiler"
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 S3_KEY_ID = "AKIATILERTEST0001"
 S3_SECRET = "tiler-" + uuid.uuid4().hex
 
 #: USGS asset names -> Earth Search names (our keys cannot hold the dot of "SR_B4.TIF").
-LANDSAT_BANDS = {"SR_B1": "coastal", "SR_B2": "blue", "SR_B3": "green", "SR_B4": "red",
-                 "SR_B5": "nir08", "SR_B6": "swir16", "SR_B7": "swir22"}
+LANDSAT_BANDS = {
+    "SR_B1": "coastal",
+    "SR_B2": "blue",
+    "SR_B3": "green",
+    "SR_B4": "red",
+    "SR_B5": "nir08",
+    "SR_B6": "swir16",
+    "SR_B7": "swir22",
+}
 LANDSAT_SR = {"nodata": 0, "data_type": "uint16", "scale": 2.75e-05, "offset": -0.2}
 
 
@@ -67,31 +73,23 @@ def collection(cid: str, item: dict[str, Any], title: str) -> dict[str, Any]:
     """A collection whose item_assets describe ``item``'s assets, with default renders."""
     bbox = item["bbox"]
     coll: dict[str, Any] = {
-        "type": "Collection", "stac_version": "1.0.0", "id": cid, "title": title,
-        "description": f"{title} (tiler tests)", "license": "proprietary", "links": [],
-        "extent": {"spatial": {"bbox": [bbox]},
-                   "temporal": {"interval": [[item["properties"]["datetime"], None]]}},
-        "item_assets": {k: {kk: vv for kk, vv in a.items() if kk != "href"}
-                        for k, a in item["assets"].items()},
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": cid,
+        "title": title,
+        "description": f"{title} (tiler tests)",
+        "license": "proprietary",
+        "links": [],
+        "extent": {
+            "spatial": {"bbox": [bbox]},
+            "temporal": {"interval": [[item["properties"]["datetime"], None]]},
+        },
+        "item_assets": {
+            k: {kk: vv for kk, vv in a.items() if kk != "href"} for k, a in item["assets"].items()
+        },
     }
     coll["renders"] = default_renders(coll)
     return coll
-
-
-def s2_item(store: ObjectStore, cid: str, item_id: str) -> dict[str, Any]:
-    """The real Earth Search item, its COG assets copied into ``store``, hrefs rewritten."""
-    item = json.loads((S2_DIR / "S2A_29RKH_20200219_0_L2A.json").read_text())
-    item = {**item, "id": item_id, "collection": cid, "links": []}
-    assets = {}
-    for key, asset in item["assets"].items():
-        src = S2_DIR / Path(asset["href"]).name
-        if key.endswith("-jp2") or src.suffix != ".tif" or not src.exists():
-            continue
-        k = asset_key(cid, item_id, key, "tif")
-        store.put_file(k, src)
-        assets[key] = {**asset, "href": store.href(k), "type": COG_TYPE}
-    item["assets"] = assets
-    return item
 
 
 def landsat_item(store: ObjectStore, cid: str) -> dict[str, Any]:
@@ -105,9 +103,13 @@ def landsat_item(store: ObjectStore, cid: str) -> dict[str, Any]:
     for usgs, name in LANDSAT_BANDS.items():
         k = asset_key(cid, item["id"], name, "tif")
         store.put_file(k, LANDSAT_DIR / f"{base}_{usgs}.TIF")
-        assets[name] = {"href": store.href(k), "type": COG_TYPE, "roles": ["data", "reflectance"],
-                        "eo:bands": [{"name": usgs, "common_name": name}],
-                        "raster:bands": [dict(LANDSAT_SR)]}
+        assets[name] = {
+            "href": store.href(k),
+            "type": COG_TYPE,
+            "roles": ["data", "reflectance"],
+            "eo:bands": [{"name": usgs, "common_name": name}],
+            "raster:bands": [dict(LANDSAT_SR)],
+        }
     item["assets"] = assets
     return item
 
@@ -123,13 +125,22 @@ def visual_item(store: ObjectStore, cid: str, item_id: str) -> dict[str, Any]:
     k = asset_key(cid, item_id, "visual", "tif")
     store.put_file(k, src)
     return {
-        "type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": cid,
-        "bbox": [w, s, e, n], "links": [],
-        "geometry": {"type": "Polygon",
-                     "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": item_id,
+        "collection": cid,
+        "bbox": [w, s, e, n],
+        "links": [],
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
         "properties": {"datetime": "2019-01-01T00:00:00Z"},
-        "assets": {"visual": {"href": store.href(k), "type": COG_TYPE, "roles": ["visual"],
-                              "eo:bands": [{"common_name": c} for c in ("red", "green", "blue")]}},
+        "assets": {
+            "visual": {
+                "href": store.href(k),
+                "type": COG_TYPE,
+                "roles": ["visual"],
+                "eo:bands": [{"common_name": c} for c in ("red", "green", "blue")],
+            }
+        },
     }
 
 
@@ -139,11 +150,14 @@ def hostile_item(store: LocalStore, template: dict[str, Any], cid: str, item_id:
     good_key = asset_key(cid, item_id, "good", "tif")
     store.put_file(good_key, S2_DIR / "B04.tif")
     vrt_key = asset_key(cid, item_id, "vrt", "tif")
-    store.put_bytes(vrt_key, (
-        b'<VRTDataset rasterXSize="64" rasterYSize="64"><VRTRasterBand dataType="Byte" band="1">'
-        b'<SimpleSource><SourceFilename relativeToVRT="0">/etc/passwd</SourceFilename>'
-        b'<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>'
-    ))
+    store.put_bytes(
+        vrt_key,
+        (
+            b'<VRTDataset rasterXSize="64" rasterYSize="64"><VRTRasterBand dataType="Byte" band="1">'  # noqa: E501
+            b'<SimpleSource><SourceFilename relativeToVRT="0">/etc/passwd</SourceFilename>'
+            b"<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>"
+        ),
+    )
     hrefs = {
         "good": store.href(good_key),
         "vrt": store.href(vrt_key),
@@ -174,7 +188,7 @@ def tile_data(stacworks_env: dict[str, str], tmp_path_factory: pytest.TempPathFa
     """Collections and items in the session catalog, assets in its local store."""
     data = TileData()
     store = LocalStore(Path(stacworks_env["STACWORKS_HOME"]) / "objects", fsync=False)
-    s2 = s2_item(store, data.s2, data.s2_item)
+    s2 = stored_s2_item(store, data.s2, data.s2_item)
     ls = landsat_item(store, data.landsat)
     vis = visual_item(store, data.visual, data.visual_item)
     bad = hostile_item(store, s2, data.hostile, data.hostile_item)
@@ -183,7 +197,10 @@ def tile_data(stacworks_env: dict[str, str], tmp_path_factory: pytest.TempPathFa
         collection(data.landsat, ls, "LC08 C2 L2 surface reflectance (test)"),
         collection(data.visual, vis, "Sentinel-2 TCI (test)"),
         {**collection(data.hostile, s2, "Hostile hrefs"), "renders": {}},
-        s2, ls, vis, bad,
+        s2,
+        ls,
+        vis,
+        bad,
     ]
     _load(stacworks_env, tmp_path_factory.mktemp("tiles-load"), records, "tiles")
     return data
@@ -213,25 +230,35 @@ def tiles_moto() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_tiles(
-    stacworks_env: dict[str, str], tiles_moto: str, tile_data: TileData,
+    stacworks_env: dict[str, str],
+    tiles_moto: str,
+    tile_data: TileData,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """The S2 item in an S3 bucket, and `stacworks serve tiles` configured for that store."""
     bucket = f"tiles-{uuid.uuid4().hex[:12]}"
-    store = S3Store(bucket, "cat", endpoint_url=tiles_moto, access_key_id=S3_KEY_ID,
-                    secret_access_key=S3_SECRET)
+    store = S3Store(
+        bucket, "cat", endpoint_url=tiles_moto, access_key_id=S3_KEY_ID, secret_access_key=S3_SECRET
+    )
     store.client.create_bucket(Bucket=bucket)
-    item = s2_item(store, tile_data.s3, tile_data.s3_item)
+    item = stored_s2_item(store, tile_data.s3, tile_data.s3_item)
     keep = ("red", "green", "blue")
     item["assets"] = {k: v for k, v in item["assets"].items() if k in keep}
     # The local-store S2 item's red band, for the "outside this server's store" check.
     item["assets"]["local"] = {
-        "href": str(Path(stacworks_env["STACWORKS_HOME"]) / "objects"
-                    / asset_key(tile_data.s2, tile_data.s2_item, "red", "tif")),
+        "href": str(
+            Path(stacworks_env["STACWORKS_HOME"])
+            / "objects"
+            / asset_key(tile_data.s2, tile_data.s2_item, "red", "tif")
+        ),
         "type": COG_TYPE,
     }
-    _load(stacworks_env, tmp_path_factory.mktemp("tiles-s3"),
-          [collection(tile_data.s3, item, "Sentinel-2 on S3 (test)"), item], "s3")
+    _load(
+        stacworks_env,
+        tmp_path_factory.mktemp("tiles-s3"),
+        [collection(tile_data.s3, item, "Sentinel-2 on S3 (test)"), item],
+        "s3",
+    )
     env = {
         **stacworks_env,
         "STACWORKS_STORE": f"s3://{bucket}/cat",

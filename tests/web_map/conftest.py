@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from objectstore import LocalStore, asset_key
+from objectstore import LocalStore
 from tests.harness import ROOT, stacworks
+from tests.samples import stored_s2_item
 
 WEB_MAP = ROOT / "web_map"
 ARTIFACTS = ROOT / "test-artifacts" / "web_map"
@@ -32,8 +33,6 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
     "--disable-background-networking",
 ]
-S2_DIR = ROOT.parent / "shared/data/raster/sentinel2-l2a-cog/S2A_29RKH_20200219_0_L2A"
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 #: The S2 bands copied into the store: true colour for previews, nir + scl for NDVI.
 S2_BANDS = ("red", "green", "blue", "nir", "scl")
 
@@ -137,20 +136,6 @@ def missing_services(base: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def s2_item(store: LocalStore, cid: str, item_id: str, when: str) -> dict[str, Any]:
-    item = json.loads((S2_DIR / "S2A_29RKH_20200219_0_L2A.json").read_text())
-    item = {**item, "id": item_id, "collection": cid, "links": []}
-    item["properties"] = {**item["properties"], "datetime": when}
-    assets = {}
-    for key in S2_BANDS:
-        asset = item["assets"][key]
-        k = asset_key(cid, item_id, key, "tif")
-        store.put_file(k, S2_DIR / Path(asset["href"]).name)
-        assets[key] = {**asset, "href": store.href(k), "type": COG_TYPE}
-    item["assets"] = assets
-    return item
-
-
 @pytest.fixture(scope="session")
 def web_tiles(
     stacworks_env: dict[str, str], server: str, tmp_path_factory: pytest.TempPathFactory
@@ -159,8 +144,12 @@ def web_tiles(
     data = WebTiles()
     store = LocalStore(Path(stacworks_env["STACWORKS_HOME"]) / "objects", fsync=False)
     items = [
-        s2_item(store, data.collection, data.items[0], "2020-02-19T11:34:25Z"),
-        s2_item(store, data.collection, data.items[1], "2020-03-04T11:34:25Z"),
+        stored_s2_item(
+            store, data.collection, data.items[0], when="2020-02-19T11:34:25Z", keys=S2_BANDS
+        ),
+        stored_s2_item(
+            store, data.collection, data.items[1], when="2020-03-04T11:34:25Z", keys=S2_BANDS
+        ),
     ]
     bbox = items[0]["bbox"]
     coll: dict[str, Any] = {
