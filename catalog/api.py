@@ -4,17 +4,22 @@ What we change over stock stac-fastapi-pgstac, and why:
 - Query extension: every spec operator (startsWith, endsWith, contains, in too), translated to
   CQL2 in our layer (:mod:`catalog.query`), and combinable with ``filter``.
 - Fields extension: GET responses keep ``application/geo+json``; ``{"fields": null}`` is a 400.
+- Free text: ``q`` becomes a CQL2 node that matches title, description or keywords even when
+  one is missing (pgstac 0.10 drops items without a description), see :func:`free_text_filter`.
 - Transactions: items posted without ``links`` are accepted (links are the server's to write).
 - Bad input: request-level checks (:mod:`catalog.validation`) answer 400 naming the field.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import unquote_plus
 
 import asyncpg
 import cql2
@@ -32,7 +37,7 @@ from stac_fastapi.api.models import (
     create_post_request_model,
     create_request_model,
 )
-from stac_fastapi.extensions import BulkTransactionExtension, TransactionExtension
+from stac_fastapi.extensions import TransactionExtension
 from stac_fastapi.extensions import QueryExtension as BaseQueryExtension
 from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
 from stac_fastapi.extensions.query import QueryConformanceClasses
@@ -53,7 +58,11 @@ from catalog.errors import InvalidInput
 from catalog.query import and_filters, check_cql2, query_to_cql2
 from catalog.queryables import filter_terms, known_terms
 from catalog.settings import CatalogSettings
-from catalog.transactions import CatalogBulkTransactionsClient, CatalogTransactionsClient
+from catalog.transactions import (
+    CatalogBulkTransactionExtension,
+    CatalogBulkTransactionsClient,
+    CatalogTransactionsClient,
+)
 from catalog.validation import RequestValidationMiddleware, add_error_handlers
 
 GEOJSON = "application/geo+json"
@@ -154,6 +163,19 @@ def _sort_terms(search: Any) -> list[str]:
     return terms
 
 
+#: pgstac's messages about a search field other than ``filter``: (pattern, the field).
+PGSTAC_FIELDS = (
+    (re.compile(r"token", re.I), "token"),
+    (re.compile(r"sortby", re.I), "sortby"),
+    (re.compile(r"datetime", re.I), "datetime"),
+    (re.compile(r"tsquery|free text", re.I), "q"),
+)
+
+
+def _pgstac_field(message: str) -> str:
+    return next((field for pat, field in PGSTAC_FIELDS if pat.search(message)), "filter")
+
+
 @contextmanager
 def translate_search_errors() -> Iterator[None]:
     """pgstac raises on bad terms/expressions: those are the client's fault, so 400."""
@@ -164,6 +186,9 @@ def translate_search_errors() -> Iterator[None]:
         m = re.search(r"Term (\S+) is not found in queryables", msg)
         if m:
             raise InvalidQueryParameter(f"filter: unknown queryable {m.group(1)!r}") from None
+        field = _pgstac_field(msg)
+        if field != "filter":
+            raise InvalidInput(field, msg[:300]) from None
         raise InvalidQueryParameter("filter: the expression cannot be evaluated") from None
     except (
         asyncpg.exceptions.InvalidParameterValueError,
@@ -171,6 +196,77 @@ def translate_search_errors() -> Iterator[None]:
         asyncpg.exceptions.UndefinedFunctionError,
     ):
         raise InvalidQueryParameter("filter: the expression cannot be evaluated") from None
+
+
+#: The CQL2 operator that migration 0005 registers in pgstac for free text (see below).
+FREE_TEXT_OP = "stacworks_free_text"
+
+
+async def free_text_filter(request: Request, q: str | list[str]) -> dict[str, Any]:
+    """``q`` as a CQL2 node matching title, description or keywords, whichever are present.
+
+    pgstac 0.10 concatenates ``to_tsvector(description)`` without ``coalesce``, so an item
+    without a description never matches, even on its title. The tsquery is still pgstac's
+    (``q_to_tsquery``: same syntax, stemming and stop words), made once here, so a malformed
+    ``q`` is a 400 naming it; the node calls ``stacworks.free_text_match`` per row.
+    """
+    async with request.app.state.get_connection(request, "r") as conn:
+        try:
+            tsquery = await conn.fetchval(
+                "SELECT pgstac.q_to_tsquery($1::text::jsonb)::text", json.dumps(q)
+            )
+        except (
+            asyncpg.exceptions.RaiseError,
+            asyncpg.exceptions.PostgresSyntaxError,
+            asyncpg.exceptions.ProgramLimitExceededError,
+            asyncpg.exceptions.DataError,
+        ) as e:
+            raise InvalidInput("q", f"is not a valid free-text query ({e})") from None
+    return {"op": FREE_TEXT_OP, "args": [tsquery or ""]}
+
+
+def json_param(name: str, value: str | None) -> Any:
+    """A GET parameter carrying JSON (``query``, ``intersects``), parsed as stac-fastapi does
+    (``unquote_plus`` then JSON), or a 400 naming it instead of its bare decode error."""
+    if value is None:
+        return None
+    try:
+        return json.loads(unquote_plus(value))
+    except ValueError as e:
+        raise InvalidInput(name, f"must be JSON ({e})") from None
+
+
+def check_get_params(query: str | None = None, intersects: str | None = None) -> None:
+    """The JSON GET parameters are what their POST forms would be, before stac-fastapi parses
+    them (it raises a bare decode error, a 500, for anything but JSON)."""
+    query_to_cql2(json_param("query", query))
+    geom = json_param("intersects", intersects)
+    if intersects is not None and not isinstance(geom, dict):
+        raise InvalidInput("intersects", "must be a GeoJSON geometry object")
+
+
+def _filter_param(filter_expr: str | None, filter_lang: str | None) -> dict[str, Any] | None:
+    """A GET ``filter`` as CQL2 JSON (text unless ``filter-lang`` says JSON), or a 400."""
+    if not filter_expr:
+        return None
+    try:
+        if filter_lang in (None, "cql2-text"):
+            expr: Any = cql2.Expr(filter_expr).to_json()
+        else:
+            expr = json.loads(filter_expr)
+    except Exception as e:  # cql2 raises bare exceptions on parse errors
+        raise InvalidInput("filter", f"invalid CQL2 ({e})") from None
+    check_cql2(expr)
+    return expr  # type: ignore[no-any-return]
+
+
+def _check_collection_params(bbox: Any, sortby: Any) -> None:
+    """What pgstac's collection search turns into a 500: a non-finite bbox, an empty sort key."""
+    if bbox is not None and not all(math.isfinite(v) for v in bbox):
+        raise InvalidInput("bbox", "must be finite numbers")
+    for s in sortby or []:
+        if not str(s).lstrip("+-").strip():
+            raise InvalidInput("sortby", "names no field")
 
 
 #: The collections the current collection search may return (None: all), see all_collections.
@@ -194,9 +290,20 @@ class CatalogClient(CoreCrudClient):
     """
 
     async def all_collections(self, request: Request, **kwargs: Any) -> Any:  # type: ignore[override]
+        """``query`` and ``q`` become CQL2 ANDed with ``filter``, as for items: pgstac refuses
+        ``query`` beside the filter it adds itself, and its ``q`` needs a description."""
+        _check_collection_params(kwargs.get("bbox"), kwargs.get("sortby"))
+        query = query_to_cql2(json_param("query", kwargs.pop("query", None)))
+        q = kwargs.pop("q", None)
+        text = await free_text_filter(request, q) if q else None
+        expr = _filter_param(kwargs.get("filter_expr"), kwargs.get("filter_lang"))
+        combined = and_filters(expr, query, text)
+        if combined is not None:
+            kwargs["filter_expr"], kwargs["filter_lang"] = json.dumps(combined), "cql2-json"
         token = _COLLECTION_SCOPE.set(readable_of(request))
         try:
-            return await super().all_collections(request, **kwargs)
+            with translate_search_errors():
+                return await super().all_collections(request, **kwargs)
         finally:
             _COLLECTION_SCOPE.reset(token)
 
@@ -245,6 +352,12 @@ class CatalogClient(CoreCrudClient):
             for term in sort_terms:
                 if term not in known:
                     raise InvalidQueryParameter(f"sortby: unknown queryable {term!r}")
+        q = getattr(search_request, "q", None)
+        if q:
+            text = await free_text_filter(request, q)
+            search_request.filter_expr = and_filters(_filter_as_json(search_request), text)
+            search_request.filter_lang = "cql2-json"
+            search_request.q = None
         with translate_search_errors():
             return await super()._search_base(search_request, request)
 
@@ -258,9 +371,11 @@ class CatalogClient(CoreCrudClient):
         return self._geojson(await super().post_search(*args, **kwargs))
 
     async def get_search(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        check_get_params(kwargs.get("query"), kwargs.get("intersects"))
         return self._geojson(await super().get_search(*args, **kwargs))
 
     async def item_collection(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        check_get_params(kwargs.get("query"))
         return self._geojson(await super().item_collection(*args, **kwargs))
 
 
@@ -340,7 +455,7 @@ def create_stac_app(
             TransactionExtension(
                 client=CatalogTransactionsClient(), settings=settings, response_class=JSONResponse
             ),
-            BulkTransactionExtension(client=CatalogBulkTransactionsClient()),
+            CatalogBulkTransactionExtension(client=CatalogBulkTransactionsClient()),
         ]
     if collection_search is not None:
         app_extensions.append(collection_search)

@@ -4,33 +4,114 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 ITEMS_PATH = re.compile(r"/collections/[^/]+/items(/[^/]+)?/?$")
+#: Methods whose body is a JSON document on every STAC route (search, transactions).
+BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
-def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+def _field_name(loc: Iterable[Any], prefix: str = "") -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     # pydantic adds model/union branch names to the location; keep the request's own names.
     parts = [p for p in parts if not p[:1].isupper() and "[" not in p]
-    return ".".join(parts) or "body"
+    return ".".join([prefix, *parts] if prefix else parts) or prefix or "body"
 
 
-def _describe(exc: RequestValidationError) -> str:
+def describe_errors(errors: Iterable[Mapping[str, Any]], prefix: str = "") -> str:
+    """pydantic errors as one ``field: message; ...`` line (fields prefixed with ``prefix``)."""
     msgs = []
-    for err in exc.errors():
+    for err in errors:
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        msgs.append(f"{_field_name(err.get('loc', ()))}: {msg}")
+        msgs.append(f"{_field_name(err.get('loc', ()), prefix)}: {msg}")
     return "; ".join(dict.fromkeys(msgs))
+
+
+def invalid_input(errors: Iterable[Mapping[str, Any]], prefix: str = "") -> InvalidInput:
+    """An :class:`InvalidInput` for pydantic errors; its field is the first one named."""
+    first, _, rest = describe_errors(errors, prefix).partition(": ")
+    return InvalidInput(first, rest)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_values(doc: Any) -> None:
+    """Strings PostgreSQL cannot store and numbers JSON cannot carry, named by their path.
+
+    jsonb and text refuse NUL, UTF-8 refuses lone surrogates (``"\\ud800"``) and a number that
+    overflows a float reads as infinity: each would fail deep in pgstac as a 500.
+    """
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                _check_string(path or "body", key, what="a member name")
+                stack.append((f"{path}.{key}" if path else key, value))
+        elif isinstance(node, list):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(node))
+        elif isinstance(node, str):
+            _check_string(path or "body", node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise InvalidInput(path or "body", "is a number too large to represent")
+
+
+def _check_string(field: str, value: str, what: str = "the value") -> None:
+    if "\x00" in value:
+        raise InvalidInput(field, f"{what} contains the NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, f"{what} is not valid Unicode (a lone surrogate)") from None
+
+
+def parse_json_body(body: bytes, *, patch: bool = False) -> Any:
+    """The request body as a JSON object (a JSON Patch array too when ``patch``), checked.
+
+    Every STAC request body is a JSON document: an empty, malformed or non-object body, or a
+    value PostgreSQL cannot store, is refused here with a 400 naming the field.
+    """
+    if not body.strip():
+        raise InvalidInput("body", "a JSON body is required")
+    try:
+        doc = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidInput("body", "is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity, huge ints
+        raise InvalidInput("body", f"is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) and not (patch and isinstance(doc, list)):
+        kind = "a JSON object or a JSON Patch array" if patch else "a JSON object"
+        raise InvalidInput("body", f"must be {kind}, not {type(doc).__name__}")
+    _check_values(doc)
+    return doc
+
+
+def check_query_string(query_string: bytes) -> None:
+    """No query parameter may hold NUL: no id or term contains one and PostgreSQL refuses it."""
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in key or "\x00" in value:
+            raise InvalidInput(key.replace("\x00", "") or "query", "contains the NUL character")
+
+
+def error_response(exc: CatalogError) -> JSONResponse:
+    """The one error body: ``{"code", "description"}`` (STAC API style)."""
+    return JSONResponse(
+        {"code": type(exc).__name__, "description": str(exc)}, status_code=exc.status_code
+    )
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -38,13 +119,12 @@ def add_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            {"code": "InvalidParameterValue", "description": _describe(exc)}, status_code=400
+            {"code": "InvalidParameterValue", "description": describe_errors(exc.errors())},
+            status_code=400,
         )
 
     async def on_catalog(request: Request, exc: CatalogError) -> JSONResponse:
-        return JSONResponse(
-            {"code": type(exc).__name__, "description": str(exc)}, status_code=exc.status_code
-        )
+        return error_response(exc)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -59,10 +139,13 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 class RequestValidationMiddleware:
-    """Accept items without ``links`` on item transactions: the server writes links itself.
+    """Checks every request's JSON body and query string before anything below parses them.
 
-    stac-pydantic (the transaction request model) requires ``links``; the STAC API transaction
-    spec lets a client omit what the server owns, and the conformance validator does so.
+    It is the outermost layer, so the access check (which reads a new collection's id) and
+    the API only ever see well-formed JSON that PostgreSQL can store (:func:`parse_json_body`).
+    It also accepts items without ``links`` on item transactions: stac-pydantic requires
+    ``links``, but the transaction spec lets a client omit what the server owns (the server
+    writes links itself) and the conformance validator does so.
     """
 
     def __init__(self, app: ASGIApp, max_limit: int = 10_000) -> None:
@@ -70,30 +153,25 @@ class RequestValidationMiddleware:
         self.max_limit = max_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in ("POST", "PUT")
-            or not ITEMS_PATH.search(scope["path"])
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
         try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
+            if "\x00" in scope["path"]:
+                raise NotFound("not found")  # no collection or item id contains NUL
+            check_query_string(scope.get("query_string", b""))
+            if scope["method"] not in BODY_METHODS:
+                await self.app(scope, receive, send)
+                return
+            body = await _read_body(receive)
+            doc = parse_json_body(body, patch=scope["method"] == "PATCH")
+        except CatalogError as e:
+            await error_response(e)(scope, receive, send)
+            return
+        if ITEMS_PATH.search(scope["path"]) and scope["method"] in ("POST", "PUT"):
             feats = doc.get("features") if doc.get("type") == "FeatureCollection" else [doc]
-            for f in feats if isinstance(feats, list) else []:
-                if isinstance(f, dict) and f.get("type") == "Feature" and "links" not in f:
-                    f["links"] = []
-            body = json.dumps(doc).encode()
+            if _add_links(feats):
+                body = json.dumps(doc).encode()
         sent = False
 
         async def replay() -> Message:
@@ -106,3 +184,25 @@ class RequestValidationMiddleware:
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await self.app({**scope, "headers": headers}, replay, send)
+
+
+def _add_links(features: Any) -> bool:
+    """Give features without ``links`` an empty list; True when one changed."""
+    changed = False
+    for f in features if isinstance(features, list) else []:
+        if isinstance(f, dict) and f.get("type") == "Feature" and "links" not in f:
+            f["links"] = []
+            changed = True
+    return changed
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)

@@ -4,7 +4,8 @@
   read the collection, else 404, like the STAC API.
 - ``/searches/{id}/...``: a registered search is only a query; at tile time it is narrowed to
   the collections the caller may read (:func:`search_id_params`), so registering a search, or
-  learning an admin's search id, never widens access.
+  learning an admin's search id, never widens access. A search naming only collections the
+  caller cannot read answers 404, like an unknown id.
 - ``/searches`` (the list of every registered query): admins only.
 - rate limits: search registration and mosaic tiles.
 """
@@ -19,8 +20,9 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request
 from starlette.responses import JSONResponse, Response
+from titiler.pgstac.errors import MosaicNotFoundError
 
-from catalog.access import Denied, RequestInfo, readable_of, require_collection
+from catalog.access import NO_COLLECTION, Denied, RequestInfo, readable_of, require_collection
 from catalog.access.middleware import COLLECTION_PATH
 from catalog.api import restrict_collections
 
@@ -90,6 +92,10 @@ def search_id_params(
         search: dict[str, Any] = dict(row[0] or {})
         asked = search.get("collections")
         allowed = restrict_collections(asked, readable)
+        if asked and allowed == [NO_COLLECTION]:
+            # Nothing in it is the caller's to see: the same answer as an unknown id, so a
+            # search id (an admin's, say) is no oracle for what it names.
+            raise MosaicNotFoundError(f"SearchId `{search_id}` not found")
         if asked and allowed == asked:
             narrowed = search_id
         else:

@@ -5,7 +5,8 @@ What we change over titiler.pgstac's own ``main`` app (which builds itself at im
 
 - readers open only objects of our store, only as GeoTIFF (:mod:`tiler.readers`); there is no
   ``/external`` or ``url=`` endpoint at all;
-- request limits on every route (:mod:`tiler.guards`);
+- request limits on every route (:mod:`tiler.guards`), and our versions of the parameter
+  dependencies that let malformed input through as a 500 (:mod:`tiler.params`);
 - a collection's default render draws requests that name no assets (:mod:`tiler.render`);
 - Cache-Control by kind, ETag and 304 (:mod:`tiler.caching`);
 - one error vocabulary with stable messages (:mod:`tiler.errors`);
@@ -37,7 +38,7 @@ from titiler.core.factory import (
 from titiler.extensions import stacRenderExtension, wmtsExtension
 from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
 from titiler.pgstac.db import close_db_connection, connect_to_db
-from titiler.pgstac.dependencies import CollectionIdParams, ItemIdParams
+from titiler.pgstac.dependencies import ItemIdParams
 from titiler.pgstac.extensions import searchInfoExtension
 from titiler.pgstac.factory import (
     MosaicTilerFactory,
@@ -55,6 +56,7 @@ from .access import TilesPolicy, search_id_params
 from .caching import HttpCacheMiddleware
 from .errors import InvalidParameter, add_error_handlers
 from .guards import registered_search_params, request_limits
+from .params import PgSTACLimits, collection_id_params, feature_body_limits
 from .readers import AllowList, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
 from .settings import TilerSettings
@@ -147,7 +149,7 @@ def create_tiler_app(
         docs_url="/api.html",
         lifespan=lifespan,
         # Limits apply to every route, whichever factory or extension created it.
-        dependencies=[Depends(request_limits(settings, supported))],
+        dependencies=[Depends(request_limits(settings, supported)), Depends(feature_body_limits)],
     )
     app.state.allowlist = allowed
     renders = RenderCatalog(app)
@@ -163,6 +165,7 @@ def create_tiler_app(
         **common,
         "dataset_reader": MosaicItemReader,
         "get_renders": renders.for_mosaic,
+        "assets_accessor_dependency": PgSTACLimits,  # pgstac's ranges: not a 500 past them
         "add_statistics": True,
         "add_viewer": True,
         "add_part": True,
@@ -188,7 +191,7 @@ def create_tiler_app(
     )
 
     collections = MosaicTilerFactory(
-        path_dependency=CollectionIdParams,
+        path_dependency=collection_id_params,  # a malformed filter/query/sortby is a 400
         router_prefix="/collections/{collection_id}",
         **mosaic_common,
     )

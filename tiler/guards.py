@@ -52,6 +52,8 @@ _TOKEN = re.compile(
 )
 _BAND = re.compile(r"[bB]\d{1,3}")
 _SIZE_PARAMS = ("max_size", "width", "height")
+#: The largest PostgreSQL ``bigint``.
+PG_BIGINT_MAX = 2**63 - 1
 
 
 def check_expression(
@@ -99,15 +101,19 @@ def check_expression(
 def _int(name: str, value: str) -> int | None:
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "1e400"
         return None  # left to the endpoint's own validation (400 naming it)
 
 
-def _check_max(name: str, values: Iterable[str], limit: int) -> None:
+def _check_range(name: str, values: Iterable[str], low: int, high: int) -> None:
+    """Refuse values outside ``low..high``; a size of 0 or less would mean "no limit" to titiler
+    (or a numpy error), so sizes are checked from below too."""
     for value in values:
         n = _int(name, value)
-        if n is not None and n > limit:
-            raise InvalidParameter(name, f"must be at most {limit}")
+        if n is not None and n > high:
+            raise InvalidParameter(name, f"must be at most {high}")
+        if n is not None and n < low:
+            raise InvalidParameter(name, f"must be at least {low}")
 
 
 def _check_tile(request: Request, supported: TileMatrixSets) -> None:
@@ -134,12 +140,17 @@ def request_limits(settings: TilerSettings, supported: TileMatrixSets) -> Callab
     def limits(request: Request) -> None:
         q = request.query_params
         p = request.path_params
-        _check_max("tilesize", q.getlist("tilesize"), settings.max_tile_size)
+        _check_range("tilesize", q.getlist("tilesize"), 1, settings.max_tile_size)
         for name in _SIZE_PARAMS:
             values = q.getlist(name) + ([str(p[name])] if name in p else [])
-            _check_max(name, values, settings.max_image_size)
+            _check_range(name, values, 1, settings.max_image_size)
         for name in ("buffer", "padding"):
-            _check_max(name, q.getlist(name), settings.max_tile_buffer)
+            _check_range(name, q.getlist(name), 0, settings.max_tile_buffer)
+        # /searches/list: PostgreSQL's OFFSET is a bigint; beyond it the query fails (a 500).
+        _check_range("offset", q.getlist("offset"), 0, PG_BIGINT_MAX)
+        for sortby in q.getlist("sortby"):  # property names: titiler's parser fails on a newline
+            if any(c < " " for c in sortby):
+                raise InvalidParameter("sortby", "control characters are not allowed")
         assets = q.getlist("assets")
         if len(assets) > settings.max_assets:
             raise InvalidParameter("assets", f"more than {settings.max_assets} assets")
@@ -228,12 +239,13 @@ def check_search(search: PgSTACSearch, metadata: Metadata | None = None) -> None
                 from None
 
 
-def check_search_in_db(conn: Any, search: PgSTACSearch) -> None:
+def check_search_in_db(conn: Any, search: PgSTACSearch, name: str = "body") -> None:
     """Translate ``search`` with pgstac (WHERE and ORDER BY) without registering it.
 
     pgstac's own checks (``query`` operators, property names, CQL2 arity) raise here; they
-    become a 400 with pgstac's message (its validation text, never SQL), other data errors a
-    400 with a fixed message. Connection failures are not the client's: they propagate.
+    become a 400 naming ``name`` with pgstac's message (its validation text, never SQL), other
+    data errors a 400 with a fixed message. Connection failures are not the client's: they
+    propagate.
     """
     doc = search.model_dump_json(by_alias=True, exclude_none=True)
     try:
@@ -242,8 +254,8 @@ def check_search_in_db(conn: Any, search: PgSTACSearch) -> None:
                          "pgstac.sort_sqlorderby(%s::jsonb)", (doc, doc))
     except psycopg.errors.RaiseException as exc:
         reason = (exc.diag.message_primary or "not a valid search")[:200]
-        raise InvalidParameter("body", reason) from None
+        raise InvalidParameter(name, reason) from None
     except (psycopg.DataError, psycopg.errors.UndefinedColumn,
             psycopg.errors.UndefinedFunction) as exc:
         log.info("search registration refused by pgstac: %s", exc)
-        raise InvalidParameter("body", "not a valid search") from None
+        raise InvalidParameter(name, "not a valid search") from None

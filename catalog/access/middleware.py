@@ -53,8 +53,8 @@ def role_at_least(principal: Principal, role: str) -> bool:
     return principal.unrestricted or _RANK.get(principal.role, 0) >= _RANK[role]
 
 
-@dataclass(frozen=True)
-class Denied(Exception):
+@dataclass
+class Denied(Exception):  # not frozen: Starlette sets __traceback__ on exceptions it handles
     """A refusal: 401 (who are you?), 403 (you may not), 404 (nothing here for you), 429."""
 
     status: int

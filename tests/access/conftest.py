@@ -23,11 +23,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.harness import serve
+from tests.samples import COG_TYPE
 
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "stacworks-tests"
 PUBLIC, PRIVATE, SHARED = "acc-public", "acc-private", "acc-shared"
 COLLECTIONS = (PUBLIC, PRIVATE, SHARED)
+
+
+RENDERS = {"rgb": {"title": "RGB", "assets": ["data"], "asset_bidx": "data|1,2,3"}}
 
 
 def collection(cid: str) -> dict[str, Any]:
@@ -42,10 +46,12 @@ def collection(cid: str) -> dict[str, Any]:
             "spatial": {"bbox": [[10, 40, 11, 41]]},
             "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]},
         },
+        "renders": RENDERS,
     }
 
 
-def item(cid: str, iid: str | None = None) -> dict[str, Any]:
+def item(cid: str, iid: str | None = None, href: str | None = None) -> dict[str, Any]:
+    """An item over (10, 40, 11, 41); ``href``: its ``data`` asset (a COG in the store)."""
     return {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -56,8 +62,8 @@ def item(cid: str, iid: str | None = None) -> dict[str, Any]:
             "coordinates": [[[10, 40], [11, 40], [11, 41], [10, 41], [10, 40]]],
         },
         "bbox": [10, 40, 11, 41],
-        "properties": {"datetime": "2020-06-01T00:00:00Z"},
-        "assets": {"data": {"href": f"/nowhere/{cid}.tif", "type": "image/tiff"}},
+        "properties": {"datetime": "2020-06-01T00:00:00Z", "renders": RENDERS},
+        "assets": {"data": {"href": href or f"/nowhere/{cid}.tif", "type": COG_TYPE}},
         "links": [],
     }
 
@@ -99,6 +105,8 @@ class Secured:
     tokens: dict[str, str | None] = field(default_factory=dict)
     principals: dict[str, str] = field(default_factory=dict)
     oidc: Oidc | None = None
+    #: collection -> href of its item's ``data`` COG in the local store
+    hrefs: dict[str, str] = field(default_factory=dict)
 
     def headers(self, who: str) -> dict[str, str]:
         token = self.tokens.get(who)
@@ -181,18 +189,42 @@ def secured(
         s = Secured(base=base, log=log, oidc=oidc_provider)
         s.tokens = {"anonymous": None, **{k: v["token"] for k, v in keys.items()}}
         s.principals = {k: v["principal"] for k, v in keys.items()}
-        _populate(s, store)
+        _populate(s, store, Path(stacworks_env["STACWORKS_HOME"]),
+                  tmp_path_factory.mktemp("access-cogs"))
         yield s
 
 
-def _populate(s: Secured, store: Any) -> None:
+def small_cog(folder: Path, seed: int) -> Path:
+    """A 3-band 256x256 uint8 COG over the items' footprint, so tiles render real pixels."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_bounds
+
+    path = folder / f"small-{seed}.tif"
+    data = np.random.default_rng(seed).integers(1, 255, (3, 256, 256), dtype=np.uint8)
+    profile = {"driver": "COG", "width": 256, "height": 256, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:4326", "transform": from_bounds(10, 40, 11, 41, 256, 256)}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def _populate(s: Secured, store: Any, home: Path, scratch: Path) -> None:
     """public (admin's, made public), private and shared (the editor's); viewer granted read
-    on shared; a share link for shared."""
-    for cid, owner in ((PUBLIC, "admin"), (PRIVATE, "editor"), (SHARED, "editor")):
+    on shared; a share link for shared. Each has one item with a real COG in the store."""
+    from objectstore import LocalStore
+
+    objects = LocalStore(home / "objects")
+    for n, (cid, owner) in enumerate(
+        ((PUBLIC, "admin"), (PRIVATE, "editor"), (SHARED, "editor"))
+    ):
         httpx.delete(f"{s.base}/stac/collections/{cid}", headers=s.headers("admin"), timeout=30)
         r = s.post(owner, "/stac/collections", collection(cid))
         assert r.status_code in (200, 201), r.text
-        r = s.post(owner, f"/stac/collections/{cid}/items", item(cid))
+        key = f"{cid}/{cid}-item/data.tif"
+        objects.put_file(key, small_cog(scratch, n))
+        s.hrefs[cid] = objects.href(key)
+        r = s.post(owner, f"/stac/collections/{cid}/items", item(cid, href=s.hrefs[cid]))
         assert r.status_code in (200, 201), r.text
     r = httpx.put(
         f"{s.base}/admin/collections/{PUBLIC}/visibility",

@@ -124,7 +124,7 @@ def test_transactions(secured: Secured, who: str, cid: str) -> None:
         assert r.headers.get("www-authenticate", "").startswith("Bearer")
     update = httpx.put(
         f"{secured.base}/stac/collections/{cid}/items/{cid}-item",
-        json=item(cid),
+        json=item(cid, href=secured.hrefs[cid]),
         headers=secured.headers(who),
         timeout=30,
     )
@@ -595,3 +595,26 @@ def test_oidc_principal_gets_its_grants(secured: Secured) -> None:
 
 def _unused(*_: Any) -> None:
     pass
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"filter": {"op": "nope"}},  # unknown operator (was a 500 from titiler.pgstac)
+        {"filter": {"op": "=", "args": [1]}},  # wrong arity
+        {"query": {}},  # pgstac: "The and operator requires an array of args."
+        {"datetime": "garbage"},
+        {"collections": ["a\u0000"]},  # jsonb cannot hold NUL
+    ],
+)
+def test_register_refuses_malformed_searches(secured: Secured, dsn: str, body: dict) -> None:
+    import httpx
+
+    from catalog.access import AccessStore
+
+    key = AccessStore(dsn, pooled=False).create_key("register-400", "viewer")["token"]
+    r = httpx.post(f"{secured.base}/tiles/searches/register", json=body,
+                   headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert "invalid parameter" in r.json()["detail"]
+    assert "Backend" not in r.text and "Traceback" not in r.text
