@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,6 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from titiler.extensions.render import _adapt_render_for_v2
 from titiler.pgstac.model import Metadata
+
+from catalog.access.middleware import SECRET_PARAMS
 
 __all__ = [
     "RENDER_EXTENSION",
@@ -268,12 +271,27 @@ class RenderCatalog:
 
     def for_mosaic(self, backend: Any) -> dict[str, dict[str, Any]]:
         """``get_renders`` of the search/collection factories."""
-        return self.search(str(backend.input))
+        return _with_credential(self.search(str(backend.input)))
 
     def for_item(self, reader: Any) -> dict[str, dict[str, Any]]:
         """``get_renders`` of the item factory: the item's own renders, else its collection's."""
         own = render_params(reader.item.properties.get("renders"))
-        return own or self.collection(str(reader.item.collection_id))
+        return _with_credential(own or self.collection(str(reader.item.collection_id)))
+
+
+#: The ``key``/``token`` query parameter of the request being served. titiler builds the WMTS
+#: layers and render links of a document from the renders alone; clients that cannot send
+#: headers (QGIS, map libraries) need the credential they fetched the document with in them.
+REQUEST_CREDENTIAL: ContextVar[tuple[tuple[str, str], ...]] = ContextVar(
+    "REQUEST_CREDENTIAL", default=()
+)
+
+
+def _with_credential(renders: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    credential = dict(REQUEST_CREDENTIAL.get())
+    if not credential:
+        return renders
+    return {name: {**params, **credential} for name, params in renders.items()}
 
 
 # -- applying the default render to requests --------------------------------------------------
@@ -298,6 +316,10 @@ class RenderDefaultsMiddleware:
         self.catalog = catalog
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            REQUEST_CREDENTIAL.set(tuple(
+                (k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+                if k in SECRET_PARAMS)[:1])
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             root = scope.get("root_path", "")

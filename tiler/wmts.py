@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from catalog.access import readable_of
 
-from .render import default_render_name, render_params
+from .render import REQUEST_CREDENTIAL, default_render_name, render_params
 from .settings import TilerSettings
 
 __all__ = ["catalog_wmts_router", "tile_limits"]
@@ -135,6 +135,11 @@ def _bbox(collection: dict[str, Any]) -> tuple[float, float, float, float]:
         return (-180.0, -90.0, 180.0, 90.0)
 
 
+def _pairs(params: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(k, v) for k, values in params.items()
+            for v in (values if isinstance(values, list | tuple) else [values])]
+
+
 def catalog_wmts_router(settings: TilerSettings, supported: TileMatrixSets) -> APIRouter:
     """The ``/WMTSCapabilities.xml`` route listing every renderable collection."""
     router = APIRouter()
@@ -157,6 +162,9 @@ def catalog_wmts_router(settings: TilerSettings, supported: TileMatrixSets) -> A
         if readable is not None:
             collections = [c for c in collections if c["id"] in readable]
         base = str(request.base_url)
+        # A document fetched with a key or share token in its URL (how QGIS and map clients
+        # authenticate) gets the same credential in its tile templates, or no tile would load.
+        credential = list(REQUEST_CREDENTIAL.get())
         layers = []
         for coll in collections:
             renders = coll.get("renders") or {}
@@ -167,7 +175,7 @@ def catalog_wmts_router(settings: TilerSettings, supported: TileMatrixSets) -> A
             raw = renders.get(name) or {}
             zooms = tuple(raw.get("minmax_zoom") or settings.catalog_wmts_zooms)
             bbox = _bbox(coll)
-            query = urlencode(params[name], doseq=True)
+            query = urlencode([*_pairs(params[name]), *credential], doseq=True)
             cid = quote(str(coll["id"]), safe="")
             links = []
             for tms_id in settings.tile_matrix_sets:

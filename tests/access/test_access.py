@@ -99,6 +99,41 @@ def test_catalog_wmts_lists_only_visible_collections(secured: Secured, who: str)
         assert cid not in mine.text
 
 
+@pytest.mark.parametrize("param", ["key", "token"])
+def test_wmts_and_tilejson_fetched_with_a_credential_carry_it_to_their_tiles(
+    secured: Secured, param: str
+) -> None:
+    """QGIS and map clients cannot send headers: the credential in the document's URL must be
+    in every tile URL the document gives them, and those tiles must load."""
+    who = "share" if param == "token" else "viewer"
+    credential = secured.tokens[who]
+    assert credential is not None
+    documents = {
+        "/tiles/WMTSCapabilities.xml": r'template="([^"]+)"',
+        f"/tiles/collections/{SHARED}/WMTSCapabilities.xml?assets=data": r'template="([^"]+)"',
+        f"/tiles/collections/{SHARED}/WebMercatorQuad/tilejson.json?assets=data":
+            r'"tiles":\["([^"]+)"',
+    }
+    for path, pattern in documents.items():
+        sep = "&" if "?" in path else "?"
+        r = httpx.get(f"{secured.base}{path}{sep}{param}={credential}", timeout=30)
+        assert r.status_code == 200, (path, r.text[:300])
+        templates = [t.replace("&amp;", "&") for t in re.findall(pattern, r.text)
+                     if f"/collections/{SHARED}/" in t and "WebMercatorQuad" in t]
+        assert templates, (path, r.text[:500])
+        for template in templates:
+            assert f"{param}={credential}" in template, template
+            url = (template.replace("{TileMatrix}", "8").replace("{TileCol}", "135")
+                   .replace("{TileRow}", "96").replace("{z}", "8").replace("{x}", "135")
+                   .replace("{y}", "96"))
+            tile = httpx.get(url, timeout=60)
+            assert tile.status_code == 200, (url, tile.text[:300])
+            assert tile.content[:4] == b"\x89PNG"
+            # ... and without the credential the same tile is hidden.
+            bare = re.sub(rf"[?&]{param}=[^&]+", "", url)
+            assert httpx.get(bare, timeout=60).status_code == 404
+
+
 # -- writes --------------------------------------------------------------------------------
 
 WRITES: dict[str, dict[str, int]] = {
