@@ -182,7 +182,7 @@ def _serve(
         host=host,
         port=port,
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        forwarded_allow_ips=auth.trusted_proxies,
         log_level="info" if access_log else "warning",
         access_log=access_log,
         log_config=log_config,

@@ -27,6 +27,11 @@ class AccessSettings(BaseSettings):
     rate_register: int = Field(default=120, ge=1, description="Search registrations per window.")
     rate_mosaic: int = Field(default=3000, ge=1, description="Mosaic tile requests per window.")
     rate_jobs: int = Field(default=60, ge=1, description="Job starts per window.")
+    trusted_proxies: str = Field(
+        default="127.0.0.1",
+        description="Addresses whose X-Forwarded-For/-Proto are believed (comma-separated, or "
+        "*): anonymous rate limits key on the client address, which anyone else could forge.",
+    )
     share_max_days: int = Field(default=90, ge=1, description="Longest share-link lifetime.")
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.access.conftest import COLLECTIONS, PRIVATE, PUBLIC, SHARED, Secured, item
+from tests.harness import serve
 
 PRINCIPALS = ("anonymous", "viewer", "editor", "editor2", "admin", "share", "oidc")
 #: What each principal may read (the table the model promises).
@@ -564,6 +565,22 @@ def test_search_registration_is_rate_limited(secured: Secured) -> None:
         secured.post("viewer", "/tiles/searches/register", {"collections": [PUBLIC]}).status_code
         == 200
     )
+
+
+def test_anonymous_rate_limits_cannot_be_dodged_with_forwarded_headers(
+    stacworks_env: dict[str, str],
+) -> None:
+    """Anonymous callers are counted by address; X-Forwarded-For is only believed from
+    ``STACWORKS_AUTH_TRUSTED_PROXIES`` (here: nobody), so a client cannot name a new one."""
+    env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true",
+           "STACWORKS_AUTH_RATE_REGISTER": "3", "STACWORKS_AUTH_TRUSTED_PROXIES": "192.0.2.1"}
+    with serve(env) as base:
+        statuses = [
+            httpx.post(f"{base}/tiles/searches/register", json={"collections": [PUBLIC]},
+                       headers={"X-Forwarded-For": f"198.51.100.{i}"}, timeout=30).status_code
+            for i in range(5)
+        ]
+    assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429], statuses
 
 
 @pytest.mark.parametrize(
