@@ -449,13 +449,30 @@ def create_processes_app(
     def list_workflows() -> dict[str, Any]:
         return {"workflows": [_workflow_doc(w) for w in manager.workflows.latest()]}
 
+    def _owner_id(request: Request) -> str | None:
+        principal = principal_of(request)
+        return None if principal.unrestricted else principal.id
+
+    def _may_change(request: Request, workflow_id: str) -> None:
+        """Workflows are shared for reading and running; changing one is for its owner (the
+        key that created it) and admins, so nobody rewrites what another runs."""
+        principal = principal_of(request)
+        if principal.admin:  # admins, and every request with access control off
+            return
+        if manager.workflows.owner(workflow_id) != principal.id:
+            raise Denied(403, f"only the owner of workflow {workflow_id!r} or an admin may "
+                              "change it")
+
     @app.post("/workflows", status_code=201)
-    def create_workflow(body: Json, id: str | None = None) -> dict[str, Any]:  # noqa: A002
-        return _workflow_doc(manager.workflows.create(workflow_from_document(body, workflow_id=id)))
+    def create_workflow(request: Request, body: Json,
+                        id: str | None = None) -> dict[str, Any]:  # noqa: A002
+        spec = workflow_from_document(body, workflow_id=id)
+        return _workflow_doc(manager.workflows.create(spec, _owner_id(request)))
 
     @app.post("/workflows/import", status_code=201)
-    def import_workflow(body: Json, id: str) -> dict[str, Any]:  # noqa: A002
-        return _workflow_doc(manager.workflows.create(workflow_from_document(body, workflow_id=id)))
+    def import_workflow(request: Request, body: Json, id: str) -> dict[str, Any]:  # noqa: A002
+        spec = workflow_from_document(body, workflow_id=id)
+        return _workflow_doc(manager.workflows.create(spec, _owner_id(request)))
 
     @app.get("/workflows/{workflow_id}")
     def get_workflow(workflow_id: str, version: int | None = None) -> dict[str, Any]:
@@ -466,20 +483,22 @@ def create_processes_app(
         return {"versions": [_workflow_doc(w) for w in manager.workflows.versions(workflow_id)]}
 
     @app.put("/workflows/{workflow_id}")
-    def update_workflow(workflow_id: str, body: Json) -> dict[str, Any]:
+    def update_workflow(request: Request, workflow_id: str, body: Json) -> dict[str, Any]:
+        _may_change(request, workflow_id)
         spec = workflow_from_document(body, workflow_id=workflow_id)
         return _workflow_doc(manager.workflows.update(workflow_id, spec))
 
     @app.post("/workflows/{workflow_id}/duplicate", status_code=201)
-    def duplicate_workflow(workflow_id: str, body: Json) -> dict[str, Any]:
+    def duplicate_workflow(request: Request, workflow_id: str, body: Json) -> dict[str, Any]:
         new_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(new_id, str):
             raise InvalidInput("id", "the duplicate needs a new id")
-        return _workflow_doc(manager.workflows.duplicate(workflow_id, new_id,
-                                                         body.get("version")))
+        return _workflow_doc(manager.workflows.duplicate(workflow_id, new_id, body.get("version"),
+                                                         _owner_id(request)))
 
     @app.delete("/workflows/{workflow_id}", status_code=204)
-    def delete_workflow(workflow_id: str) -> None:
+    def delete_workflow(request: Request, workflow_id: str) -> None:
+        _may_change(request, workflow_id)
         manager.workflows.delete(workflow_id)
 
     @app.get("/workflows/{workflow_id}/asl")

@@ -247,33 +247,52 @@ class WorkflowStore:
         ).fetchone()
         return (row["version"], row["deleted"]) if row else (0, True)
 
-    def _insert(self, conn: Any, spec: WorkflowSpec, version: int) -> WorkflowSpec:
+    def _insert(self, conn: Any, spec: WorkflowSpec, version: int,
+                owner: str | None) -> WorkflowSpec:
         stored = spec.model_copy(update={"version": version})
         doc = stored.model_dump(mode="json", exclude={"version"})
         conn.execute(
-            "INSERT INTO stacworks.processing_workflows (id, version, spec) VALUES (%s, %s, %s)",
-            (spec.id, version, json.dumps(doc)),
+            "INSERT INTO stacworks.processing_workflows (id, version, spec, owner) "
+            "VALUES (%s, %s, %s, %s)",
+            (spec.id, version, json.dumps(doc), owner),
         )
         return stored
 
-    def create(self, spec: WorkflowSpec) -> WorkflowSpec:
-        """Add a new workflow (version 1, or the next version after a deleted one)."""
+    def create(self, spec: WorkflowSpec, owner: str | None = None) -> WorkflowSpec:
+        """Add a new workflow (version 1, or the next version after a deleted one), owned by
+        ``owner`` (None: admins only may change it)."""
         with self.db.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"workflow:{spec.id}",))
             latest, deleted = self._latest_version(conn, spec.id)
             if latest and not deleted:
                 raise Conflict(f"workflow {spec.id!r} exists; update it to add a version")
-            return self._insert(conn, spec, latest + 1)
+            return self._insert(conn, spec, latest + 1, owner)
+
+    def owner(self, workflow_id: str) -> str | None:
+        """The owner of the workflow's live versions (raises when it does not exist)."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT owner FROM stacworks.processing_workflows WHERE id = %s "
+                "AND deleted_at IS NULL ORDER BY version DESC LIMIT 1",
+                (workflow_id,),
+            ).fetchone()
+        if row is None:
+            raise WorkflowNotFound(f"workflow {workflow_id!r} does not exist")
+        return row["owner"]
 
     def update(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowSpec:
-        """Store ``spec`` as the next version of ``workflow_id``."""
+        """Store ``spec`` as the next version of ``workflow_id`` (same owner)."""
         spec = spec.model_copy(update={"id": workflow_id})
         with self.db.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"workflow:{workflow_id}",))
             latest, deleted = self._latest_version(conn, workflow_id)
             if not latest or deleted:
                 raise WorkflowNotFound(f"workflow {workflow_id!r} does not exist")
-            return self._insert(conn, spec, latest + 1)
+            row = conn.execute(
+                "SELECT owner FROM stacworks.processing_workflows WHERE id = %s AND version = %s",
+                (workflow_id, latest),
+            ).fetchone()
+            return self._insert(conn, spec, latest + 1, row["owner"] if row else None)
 
     def get(self, workflow_id: str, version: int | None = None) -> WorkflowSpec:
         with self.db.connection() as conn:
@@ -307,7 +326,8 @@ class WorkflowStore:
             raise WorkflowNotFound(f"workflow {workflow_id!r} does not exist")
         return [_spec_from_row(r) for r in rows]
 
-    def duplicate(self, workflow_id: str, new_id: str, version: int | None = None) -> WorkflowSpec:
+    def duplicate(self, workflow_id: str, new_id: str, version: int | None = None,
+                  owner: str | None = None) -> WorkflowSpec:
         source = self.get(workflow_id, version)
         try:
             copy = WorkflowSpec.model_validate(
@@ -315,7 +335,7 @@ class WorkflowStore:
             )
         except ValidationError as exc:
             raise pydantic_to_invalid(exc) from None
-        return self.create(copy)
+        return self.create(copy, owner)
 
     def delete(self, workflow_id: str) -> None:
         with self.db.connection() as conn:

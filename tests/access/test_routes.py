@@ -109,6 +109,17 @@ def job_start(ok: int, least: str = "editor") -> Expect:
     return expect
 
 
+def owner_or_admin(ok: int | set[int] = 200) -> Expect:
+    """Changing a workflow (readable by every key): its owner and admins; others 403."""
+
+    def expect(who: str, cid: str | None) -> int | set[int]:
+        if ROLE[who] is None:
+            return 401
+        return ok if who in (OWNER, "admin") else 403
+
+    return expect
+
+
 def collection_writer(ok: int | set[int] = 200) -> Expect:
     """The access API's collection routes: 404 hidden, 403 visible but not writable."""
 
@@ -189,7 +200,7 @@ def _scratch_job(s: Secured, cid: str | None, who: str) -> dict[str, str]:
 
 def _scratch_workflow(s: Secured, cid: str | None, who: str) -> dict[str, str]:
     wid = f"acc-scratch-{who}"
-    s.post("admin", "/workflows", {"id": wid, "definition": PASS})
+    s.post(OWNER, "/workflows", {"id": wid, "definition": PASS})
     return {"workflow_id": wid}
 
 
@@ -340,9 +351,9 @@ ROUTES: dict[str, Route] = {
     "POST /workflows/import": Route(role("editor", 201), per_collection=False,
                                     params={"id": "acc-rt-imp-{who}"}, body=lambda c, w: PASS),
     "GET /workflows/{workflow_id}": Route(role("viewer"), per_collection=False),
-    "PUT /workflows/{workflow_id}": Route(role("editor"), per_collection=False,
+    "PUT /workflows/{workflow_id}": Route(owner_or_admin(), per_collection=False,
                                           body=lambda c, w: {"id": WORKFLOW, "definition": PASS}),
-    "DELETE /workflows/{workflow_id}": Route(role("editor", 204), per_collection=False,
+    "DELETE /workflows/{workflow_id}": Route(owner_or_admin(204), per_collection=False,
                                              setup=_scratch_workflow),
     "GET /workflows/{workflow_id}/versions": Route(role("viewer"), per_collection=False),
     "POST /workflows/{workflow_id}/duplicate": Route(
@@ -448,7 +459,7 @@ def ctx(secured: Secured) -> Context:
     for doc in (_algorithm("acc-algo"),):
         r = secured.post("admin", "/algorithms", doc)
         assert r.status_code in (201, 409), r.text
-    r = secured.post("admin", "/workflows", {"id": WORKFLOW, "definition": PASS})
+    r = secured.post(OWNER, "/workflows", {"id": WORKFLOW, "definition": PASS})
     assert r.status_code in (201, 409), r.text
     return Context(secured=secured, searches=searches, job=_start_job(secured))
 
