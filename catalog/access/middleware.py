@@ -38,6 +38,7 @@ __all__ = [
     "AccessMiddleware",
     "Denied",
     "Policy",
+    "PostgresRateLimiter",
     "RateLimiter",
     "RequestInfo",
     "credentials_of",
@@ -104,6 +105,8 @@ def default_error(denied: Denied) -> Response:
 class RateLimiter:
     """Fixed-window counters per (bucket, caller); in memory, per process."""
 
+    inline = True  # cheap: called on the event loop
+
     def __init__(self, limits: dict[str, int], window_s: float) -> None:
         self.limits = limits
         self.window = window_s
@@ -126,6 +129,46 @@ class RateLimiter:
                 return max(1, math.ceil(start + self.window - now))
             self._counts[(bucket, caller)] = (start, count + 1)
         return None
+
+
+class PostgresRateLimiter:
+    """The same fixed windows, counted in the catalog database: one budget per caller across
+    every process and host of a deployment. One upsert per rate-limited request."""
+
+    inline = False  # a database round trip: called from a worker thread
+
+    _HIT = """
+        INSERT INTO stacworks.access_rate_counters AS c (bucket, caller, window_start, count)
+        VALUES (%(bucket)s, %(caller)s, now(), 1)
+        ON CONFLICT (bucket, caller) DO UPDATE SET
+            window_start = CASE WHEN c.window_start <= now() - %(window)s * interval '1 second'
+                                THEN now() ELSE c.window_start END,
+            count = CASE WHEN c.window_start <= now() - %(window)s * interval '1 second'
+                         THEN 1 ELSE c.count + 1 END
+        RETURNING count, extract(epoch FROM c.window_start
+                                 + %(window)s * interval '1 second' - now()) AS left_s
+    """
+
+    def __init__(self, store: AccessStore, limits: dict[str, int], window_s: float) -> None:
+        self.store = store
+        self.limits = limits
+        self.window = window_s
+        self._hits = 0
+
+    def hit(self, bucket: str, caller: str) -> int | None:
+        limit = self.limits.get(bucket)
+        if limit is None:
+            return None
+        args = {"bucket": bucket, "caller": caller, "window": self.window}
+        with self.store.connection() as conn:
+            row = conn.execute(self._HIT, args).fetchone()
+            self._hits += 1
+            if self._hits % 1000 == 0:  # forget windows long past (bounded table)
+                conn.execute("DELETE FROM stacworks.access_rate_counters WHERE window_start "
+                             "< now() - %(window)s * interval '2 second'", args)
+        if row is None or row["count"] <= limit:
+            return None
+        return max(1, math.ceil(float(row["left_s"])))
 
 
 def credentials_of(scope: Scope) -> str | None:
@@ -151,10 +194,11 @@ class Access:
         self.store = AccessStore(dsn)
         self.oidc = OidcVerifier(self.settings) if self.settings.oidc else None
         s = self.settings
-        self.limiter = RateLimiter(
-            {"register": s.rate_register, "mosaic": s.rate_mosaic, "jobs": s.rate_jobs}
-            if s.rate_limits else {},
-            s.rate_window_s,
+        limits = ({"register": s.rate_register, "mosaic": s.rate_mosaic, "jobs": s.rate_jobs}
+                  if s.rate_limits else {})
+        self.limiter: RateLimiter | PostgresRateLimiter = (
+            PostgresRateLimiter(self.store, limits, s.rate_window_s)
+            if s.rate_store == "postgres" else RateLimiter(limits, s.rate_window_s)
         )
 
     @property
@@ -222,7 +266,9 @@ class AccessMiddleware:
         if bucket is not None:
             client = scope.get("client") or ("unknown", 0)
             caller = principal.label if not principal.anonymous else f"ip:{client[0]}"
-            wait = self.access.limiter.hit(bucket, caller)
+            limiter = self.access.limiter
+            wait = (limiter.hit(bucket, caller) if limiter.inline
+                    else await anyio.to_thread.run_sync(limiter.hit, bucket, caller))
             if wait is not None:
                 raise Denied(429, "too many requests; retry later", retry_after=wait)
         body = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +25,11 @@ class AccessSettings(BaseSettings):
     oidc_default_role: str = Field(default="viewer", description="Role when the claim is absent.")
     oidc_algorithms: str = Field(default="RS256,ES256", description="Accepted JWT algorithms.")
     rate_limits: bool = Field(default=True, description="Rate-limit expensive endpoints.")
+    rate_store: Literal["memory", "postgres"] = Field(
+        default="memory",
+        description="Where rate-limit counters live: this process (one server), or the catalog "
+        "database (one budget per caller across every process and host of a deployment).",
+    )
     rate_window_s: float = Field(default=60.0, gt=0, description="Rate-limit window (seconds).")
     rate_register: int = Field(default=120, ge=1, description="Search registrations per window.")
     rate_mosaic: int = Field(default=3000, ge=1, description="Mosaic tile requests per window.")

@@ -567,6 +567,39 @@ def test_search_registration_is_rate_limited(secured: Secured) -> None:
     )
 
 
+def test_postgres_rate_limits_are_one_budget_across_processes(dsn: str) -> None:
+    """Two limiters on the catalog database (two server processes) share each caller's budget;
+    another caller and another bucket have their own; the window ends and it starts again."""
+    import uuid
+
+    from catalog.access import AccessStore
+    from catalog.access.middleware import PostgresRateLimiter
+
+    store = AccessStore(dsn, pooled=False)
+    first = PostgresRateLimiter(store, {"register": 3}, window_s=2)
+    second = PostgresRateLimiter(store, {"register": 3}, window_s=2)
+    caller = f"key:{uuid.uuid4().hex[:8]}"
+    got = [limiter.hit("register", caller) for limiter in (first, second, first)]
+    assert got == [None, None, None]
+    wait = second.hit("register", caller)
+    assert wait is not None and 1 <= wait <= 2
+    assert first.hit("register", caller + "x") is None
+    assert first.hit("mosaic", caller) is None  # no limit configured for that bucket
+    time.sleep(2.1)
+    assert second.hit("register", caller) is None
+
+
+def test_server_with_postgres_rate_store(stacworks_env: dict[str, str]) -> None:
+    env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true", "STACWORKS_AUTH_RATE_STORE":
+           "postgres", "STACWORKS_AUTH_RATE_REGISTER": "2"}
+    with serve(env) as base:
+        statuses = [httpx.post(f"{base}/tiles/searches/register",
+                               json={"collections": [PUBLIC]}, timeout=30)
+                    for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert int(statuses[-1].headers["retry-after"]) > 0
+
+
 def test_anonymous_rate_limits_cannot_be_dodged_with_forwarded_headers(
     stacworks_env: dict[str, str],
 ) -> None:
