@@ -258,13 +258,6 @@ def create_assets_app(
             raise NotServable(f"no object at {key!r}") from None
         return key, asset, info  # type: ignore[return-value]
 
-    @app.api_route("/{collection}/{item_id}/{asset_key}", methods=["GET", "HEAD"],
-                   summary="Download an asset (a presigned redirect on S3, the file otherwise)",
-                   responses={200: {"description": "The asset's bytes (local store)."},
-                              206: {"description": "A byte range of the asset (local store)."},
-                              304: {"description": "Not modified (If-None-Match)."},
-                              307: {"description": "Redirect to a presigned URL (S3)."},
-                              404: {"description": "Not found, hidden, or not servable."}})
     def download(request: Request, collection: str, item_id: str, asset_key: str) -> Response:
         try:
             key, asset, info = resolve(request, collection, item_id, asset_key)
@@ -290,6 +283,19 @@ def create_assets_app(
         if local:
             return FileResponse(store.gdal_path(key), media_type=media_type, headers=headers)
         return _stream(store, key, info, media_type, headers)
+
+    route = "/{collection}/{item_id}/{asset_key}"
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The asset's bytes (local store)."},
+        206: {"description": "A byte range of the asset (local store)."},
+        304: {"description": "Not modified (If-None-Match)."},
+        307: {"description": "Redirect to a presigned URL (S3)."},
+        404: {"description": "Not found, hidden, or not servable."},
+    }
+    summary = "Download an asset (a presigned redirect on S3, the file otherwise)"
+    # Two routes, not one api_route: each method needs its own OpenAPI operation id.
+    app.get(route, summary=summary, responses=responses, operation_id="downloadAsset")(download)
+    app.head(route, summary=summary, responses=responses, operation_id="headAsset")(download)
 
     # The one access middleware of this service, like every other service's.
     app.add_middleware(AccessMiddleware, access=access, policy=AssetsPolicy())
