@@ -56,7 +56,12 @@ from .access import TilesPolicy, search_id_params
 from .caching import HttpCacheMiddleware
 from .errors import InvalidParameter, add_error_handlers
 from .guards import registered_search_params, request_limits
-from .params import PgSTACLimits, collection_id_params, feature_body_limits
+from .params import (
+    PgSTACLimits,
+    collection_id_params,
+    feature_body_limits,
+    post_process_params,
+)
 from .readers import AllowList, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
 from .settings import TilerSettings
@@ -79,8 +84,9 @@ _templates = Jinja2Templates(
 
 
 def colormap_params(
-    colormap_name: Annotated[  # type: ignore[valid-type]
-        Literal[tuple(default_cmap.list())] | None, Query(description="Colormap name")
+    colormap_name: Annotated[
+        Literal[tuple(default_cmap.list())] | None,  # type: ignore[valid-type]
+        Query(description="Colormap name"),
     ] = None,
     colormap: Annotated[
         str | None, Query(description="JSON encoded custom colormap {value: [r,g,b,a]}")
@@ -132,7 +138,7 @@ def create_tiler_app(
             await connect_to_db(
                 app,
                 settings=PostgresSettings(
-                    database_url=catalog_settings.dsn,
+                    database_url=catalog_settings.dsn,  # type: ignore[arg-type]  # parsed
                     db_min_conn_size=settings.db_min_conn,
                     db_max_conn_size=settings.db_max_conn,
                 ),
@@ -158,6 +164,7 @@ def create_tiler_app(
     common: dict[str, Any] = {
         "supported_tms": supported,
         "colormap_dependency": colormap_params,
+        "process_dependency": post_process_params,
         "reader_dependency": StoreReaderParams,
         "templates": _templates,
     }

@@ -10,8 +10,8 @@ detail goes to the log only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -68,7 +68,7 @@ class TileNotInMatrix(TilesError):
 STATUS_CODES: dict[type[Exception], int] = {
     **DEFAULT_STATUS_CODES,
     **MOSAIC_STATUS_CODES,
-    **PGSTAC_STATUS_CODES,
+    **cast(dict[type[Exception], int], PGSTAC_STATUS_CODES),
     InvalidAssetName: status.HTTP_404_NOT_FOUND,
     MissingAssets: status.HTTP_400_BAD_REQUEST,
     AssetNotFound: status.HTTP_404_NOT_FOUND,
@@ -108,7 +108,7 @@ def _validation_handler(request: Request, exc: Exception) -> Response:
 
     FastAPI's default 422 echoes the offending input back; ours names the parameter only.
     """
-    errors: list[Any] = exc.errors() if isinstance(exc, RequestValidationError) else []
+    errors: Sequence[Any] = exc.errors() if isinstance(exc, RequestValidationError) else []
     first = errors[0] if errors else {"loc": ("query", "?"), "msg": "invalid"}
     loc = [str(p) for p in first.get("loc", ())]
     where, name = (loc[0], loc[-1]) if len(loc) > 1 else ("body", loc[0] if loc else "?")

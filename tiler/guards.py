@@ -176,9 +176,18 @@ def request_limits(settings: TilerSettings, supported: TileMatrixSets) -> Callab
         if len(q.getlist("rescale")) > settings.max_expression_bands:
             raise InvalidParameter("rescale", f"more than {settings.max_expression_bands} ranges")
         _check_tile(request, supported)
+        if getattr(request.scope.get("route"), "name", None) == "list_searches":
+            _check_search_list(q.multi_items())
 
     return limits
 
+
+def _check_search_list(params: Iterable[tuple[str, str]]) -> None:
+    """``GET /searches``: titiler.pgstac writes every parameter (a metadata filter, ``sortby``)
+    into its SQL as a literal, then runs it with ``%``-placeholders: a ``%`` in one is a 500."""
+    for key, value in params:
+        if "%" in key or "%" in value:
+            raise InvalidParameter(key[:64], "'%' is not allowed in a search list filter")
 
 
 class RegisterSearch(RegisterMosaic):

@@ -3,6 +3,7 @@ to the data layer, where it fails as a 500: each checks the input first and refu
 naming the parameter (:class:`tiler.errors.InvalidParameter`).
 
 - :func:`collection_id_params`: the ``filter``/``query``/``sortby`` of collection mosaics;
+- :func:`post_process_params`: ``algorithm_params`` of every image route;
 - :class:`PgSTACLimits`: ``scan_limit``/``items_limit``/``time_limit`` of mosaics;
 - :func:`feature_body_limits`: the GeoJSON body of ``POST .../feature`` and ``.../statistics``.
 """
@@ -23,6 +24,7 @@ from fastapi import Query
 from pydantic import ValidationError
 from rasterio.features import is_valid_geom
 from starlette.requests import Request
+from titiler.core.algorithm import BaseAlgorithm, algorithms
 from titiler.pgstac.dependencies import CollectionIdParams, PgSTACParams
 from titiler.pgstac.model import PgSTACSearch
 
@@ -32,7 +34,7 @@ from catalog.query import check_cql2
 from .errors import InvalidParameter
 from .guards import check_search_in_db
 
-__all__ = ["PgSTACLimits", "collection_id_params", "feature_body_limits"]
+__all__ = ["PgSTACLimits", "collection_id_params", "feature_body_limits", "post_process_params"]
 
 #: The largest PostgreSQL ``integer``: pgstac's ``geojsonsearch()`` takes its limits as int4.
 PG_INT_MAX = 2**31 - 1
@@ -76,6 +78,8 @@ def _search_parts(
     if filter_expr is not None:
         parts["filter"] = {"filter": _cql2_json(filter_expr, filter_lang),
                            "filter-lang": "cql2-json"}
+    if query and "filter" in parts:  # pgstac: "Can only use either query or filter at one time"
+        raise InvalidParameter("query", "cannot be combined with 'filter'")
     if query:
         try:  # titiler.pgstac unquotes it once more before parsing it
             parts["query"] = {"query": json.loads(unquote_plus(query))}
@@ -131,6 +135,22 @@ def _check_in_db(request: Request, parts: dict[str, dict[str, Any]]) -> None:
             if len(_TRANSLATED) > 10_000:
                 _TRANSLATED.clear()
             _TRANSLATED.add(json.dumps(part, sort_keys=True))
+
+
+# -- post-processing ---------------------------------------------------------------------------
+
+_post_process = algorithms.dependency
+
+
+@functools.wraps(_post_process)  # the same parameters: algorithm, algorithm_params
+def post_process_params(**params: Any) -> BaseAlgorithm | None:
+    """titiler's algorithm dependency, minus its 500 on ``algorithm_params`` that is JSON but not
+    an object (``null``, ``[1]``): it unpacks the value as keyword arguments."""
+    raw = params.get("algorithm_params")
+    if raw and not isinstance(json.loads(raw), dict):  # its own validator checked it is JSON
+        raise InvalidParameter("algorithm_params", "expected a JSON object")
+    result: BaseAlgorithm | None = _post_process(**params)
+    return result
 
 
 # -- mosaic backend options --------------------------------------------------------------------

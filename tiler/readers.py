@@ -87,7 +87,7 @@ class GTiffReader(Reader):
     def _check_indexes(self, kwargs: dict[str, Any]) -> None:
         indexes = cast_to_sequence(kwargs.get("indexes"))
         if indexes:
-            count = self.dataset.count
+            count = self.dataset.count  # type: ignore[union-attr]  # set once opened
             for bidx in indexes:
                 if not 1 <= int(bidx) <= count:
                     raise InvalidParameter("bidx", f"band {bidx} out of range 1..{count}")

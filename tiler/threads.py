@@ -55,9 +55,9 @@ def shared_read_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
     original = [m.create_tasks for m in modules]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tile-read") as pool:
         for m in modules:
-            m.create_tasks = _pooled_create_tasks(pool)  # type: ignore[assignment]
+            m.create_tasks = _pooled_create_tasks(pool)  # type: ignore[assignment,attr-defined]
         try:
             yield pool
         finally:
             for m, fn in zip(modules, original, strict=True):
-                m.create_tasks = fn  # type: ignore[assignment]
+                m.create_tasks = fn  # type: ignore[assignment,attr-defined]
