@@ -37,8 +37,8 @@ from stac_fastapi.api.models import (
     create_post_request_model,
     create_request_model,
 )
-from stac_fastapi.extensions import TransactionExtension
 from stac_fastapi.extensions import QueryExtension as BaseQueryExtension
+from stac_fastapi.extensions import TransactionExtension
 from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
 from stac_fastapi.extensions.query import QueryConformanceClasses
 from stac_fastapi.pgstac.config import PostgresSettings
@@ -199,7 +199,7 @@ def translate_search_errors() -> Iterator[None]:
 
 
 #: The CQL2 operator that migration 0005 registers in pgstac for free text (see below).
-FREE_TEXT_OP = "stacworks_free_text"
+FREE_TEXT_OP = "free_text_stacworks"
 
 
 async def free_text_filter(request: Request, q: str | list[str]) -> dict[str, Any]:
@@ -326,7 +326,7 @@ class CatalogClient(CoreCrudClient):
             # OGC API Features: a limit above the maximum is not an error, the maximum applies.
             search_request.limit = max_limit
         query = getattr(search_request, "query", None)
-        if query:
+        if query is not None:  # {} too: pgstac reads an empty query as a broken "and"
             try:
                 cql = query_to_cql2(query)
             except InvalidInput as e:
@@ -498,7 +498,9 @@ def create_stac_app(
                 allow_headers=settings.cors_headers,
                 max_age=600,
             ),
-            # Inside CORS (a refusal still carries CORS headers), before request checks.
+            # StacApi inserts each of these at the front: the last listed runs first. So the
+            # request checks run before access (whose policy reads a new collection's id from
+            # the body) and access before CORS: their refusals carry no CORS headers.
             Middleware(AccessMiddleware, access=access, policy=StacPolicy()),
             Middleware(RequestValidationMiddleware, max_limit=api.max_limit),
         ],

@@ -27,6 +27,12 @@ class Conflict(CatalogError):
     status_code = 409
 
 
+class UnsupportedMediaType(CatalogError):
+    """A request body in a media type the operation does not read (it reads JSON)."""
+
+    status_code = 415
+
+
 # Set-up errors: raised by the cluster manager and migrations, shown by the CLI without a traceback.
 class SetupError(CatalogError):
     """Something on this machine stops the catalog from starting; the message says what to do."""
@@ -65,6 +71,7 @@ STATUS_CODES: dict[type[CatalogError], int] = {
         InvalidInput,
         NotFound,
         Conflict,
+        UnsupportedMediaType,
         SetupError,
     )
 }

@@ -76,8 +76,30 @@ def apply_patch(doc: dict[str, Any], patch: Any) -> Any:
         try:
             out = jsonpatch.JsonPatch([op.model_dump(mode="json")]).apply(out, in_place=True)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
-            raise Conflict(f"patch.{i}: cannot be applied ({str(e)[:200]})") from None
+            reason = str(e).split(" in {")[0][:200]  # jsonpointer appends the whole document
+            raise Conflict(f"patch.{i}: cannot be applied ({reason})") from None
     return out
+
+
+def check_geometry(geometry: Any, field: str = "geometry") -> None:
+    """No GeometryCollection inside another: PostGIS stores one but cannot write it back as
+    GeoJSON, so every later search returning the item would fail (RFC 7946 3.1.8 advises
+    against them too)."""
+    if not isinstance(geometry, dict) or geometry.get("type") != "GeometryCollection":
+        return
+    for i, part in enumerate(geometry.get("geometries") or []):
+        if isinstance(part, dict) and part.get("type") == "GeometryCollection":
+            raise InvalidInput(f"{field}.geometries.{i}", "a GeometryCollection cannot be "
+                               "nested in another; list its members instead")
+
+
+class _ItemChecks:
+    """Checks on every item written, beside stac-fastapi-pgstac's own (ids, collection)."""
+
+    def _validate_item(self, request: Request, item: Any, collection_id: str,
+                       expected_item_id: str | None = None) -> None:
+        check_geometry(item.get("geometry"))
+        super()._validate_item(request, item, collection_id, expected_item_id)  # type: ignore[misc]
 
 
 def _with_links(doc: Any) -> Any:
@@ -85,7 +107,7 @@ def _with_links(doc: Any) -> Any:
     return {"links": [], **doc} if isinstance(doc, dict) else doc
 
 
-class CatalogTransactionsClient(TransactionsClient):
+class CatalogTransactionsClient(_ItemChecks, TransactionsClient):
     async def create_item(self, collection_id: str, item: Any, request: Request, **kw: Any) -> Any:  # type: ignore[override]
         await _require_collection(request, collection_id)
         try:
@@ -163,7 +185,7 @@ class CatalogTransactionsClient(TransactionsClient):
                 await register_item_terms(conn, {**f, "collection": collection_id})
 
 
-class CatalogBulkTransactionsClient(BulkTransactionsClient):
+class CatalogBulkTransactionsClient(_ItemChecks, BulkTransactionsClient):
     """Bulk inserts, all or nothing: every item is checked before any is written."""
 
     async def bulk_item_insert(  # type: ignore[override]
@@ -173,6 +195,7 @@ class CatalogBulkTransactionsClient(BulkTransactionsClient):
         for item_id, doc in items.items.items():
             field = f"items.{item_id}"
             parse_as(Item, _with_links(doc), field)
+            check_geometry(doc.get("geometry"), f"{field}.geometry")
             try:
                 self._validate_item(request, dict(doc), collection_id, item_id)
             except HTTPException as e:

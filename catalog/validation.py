@@ -7,15 +7,17 @@ import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.errors import CatalogError, InvalidInput, NotFound, UnsupportedMediaType
 
 log = logging.getLogger(__name__)
 ITEMS_PATH = re.compile(r"/collections/[^/]+/items(/[^/]+)?/?$")
@@ -100,6 +102,18 @@ def parse_json_body(body: bytes, *, patch: bool = False) -> Any:
     return doc
 
 
+def check_content_type(content_type: str | None) -> None:
+    """A body is JSON (``application/json`` or any ``+json`` type; none given reads as JSON):
+    FastAPI hands any other type to the models as raw bytes, which they cannot read (a 500)."""
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/")
+                                            and media.endswith("+json")):
+        raise UnsupportedMediaType(f"content-type: {media or '(empty)'} is not read here; "
+                                   "send application/json")
+
+
 def check_query_string(query_string: bytes) -> None:
     """No query parameter may hold NUL: no id or term contains one and PostgreSQL refuses it."""
     for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
@@ -114,6 +128,13 @@ def error_response(exc: CatalogError) -> JSONResponse:
     )
 
 
+def _status_code_name(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+    except ValueError:
+        return "HTTPError"
+
+
 def add_error_handlers(app: FastAPI) -> None:
     """One error body for every client error: {"code", "description"} (STAC API style)."""
 
@@ -126,6 +147,14 @@ def add_error_handlers(app: FastAPI) -> None:
     async def on_catalog(request: Request, exc: CatalogError) -> JSONResponse:
         return error_response(exc)
 
+    async def on_http(request: Request, exc: HTTPException) -> Response:
+        # stac-fastapi(-pgstac) raises these with FastAPI's {"detail"} body; same vocabulary.
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"code": _status_code_name(exc.status_code),
+                             "description": str(exc.detail)},
+                            status_code=exc.status_code, headers=exc.headers)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(
@@ -135,6 +164,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(CatalogError, on_catalog)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unexpected)
 
 
@@ -163,6 +193,7 @@ class RequestValidationMiddleware:
             if scope["method"] not in BODY_METHODS:
                 await self.app(scope, receive, send)
                 return
+            check_content_type(_header(scope, b"content-type"))
             body = await _read_body(receive)
             doc = parse_json_body(body, patch=scope["method"] == "PATCH")
         except CatalogError as e:
@@ -194,6 +225,11 @@ def _add_links(features: Any) -> bool:
             f["links"] = []
             changed = True
     return changed
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    value = next((v for k, v in scope["headers"] if k.lower() == name), None)
+    return None if value is None else value.decode("latin-1")
 
 
 async def _read_body(receive: Receive) -> bytes:

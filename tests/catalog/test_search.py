@@ -169,8 +169,6 @@ def test_collection_search_and_free_text(stac_url: str) -> None:
     # Item free text matches titles/descriptions/keywords: give one item a distinctive title.
     item = json.loads((SHARED_DATA / "stac/joplin/index.geojson").read_text())["features"][1]
     item = {**item, "id": "free-text-probe", "links": []}
-    # pgstac 0.10 concatenates the description's tsvector without coalesce: an item with no
-    # description never matches `q`, even on its title (upstream bug; noted for a fix).
     item["properties"] = {
         **item["properties"],
         "title": "Tornado aftermath mosaic",
@@ -186,6 +184,45 @@ def test_collection_search_and_free_text(stac_url: str) -> None:
     r = httpx.get(f"{stac_url}/collections", params={"filter": "title LIKE '%Landsat%'"})
     assert r.status_code == 200, r.text
     assert [c["id"] for c in r.json()["collections"]] == ["landsat-c2-l2"]
+
+
+@pytest.mark.parametrize(
+    ("properties", "q"),
+    [
+        ({"title": "Tornado aftermath mosaic"}, "aftermath"),
+        ({"description": "NOAA imagery of the aftermath"}, "aftermath"),
+        ({"keywords": ["aftermath", "noaa"]}, "aftermath"),
+        ({"title": "Tornado aftermath mosaic"}, "aftermaths,unrelatedword"),  # stemmed, OR
+        ({"title": "Tornado aftermath mosaic"}, '"aftermath mosaic"'),  # phrase
+    ],
+    ids=["title-only", "description-only", "keywords-only", "stemmed-or", "phrase"],
+)
+def test_free_text_matches_items_missing_a_field(
+    stac_url: str, properties: dict, q: str
+) -> None:
+    """pgstac 0.10 concatenates ``to_tsvector(description)`` without ``coalesce``: an item
+    without a description never matched ``q``, even on its title. Each of title, description
+    and keywords must match on its own."""
+    item = json.loads((SHARED_DATA / "stac/joplin/index.geojson").read_text())["features"][2]
+    kept = {k: v for k, v in item["properties"].items()
+            if k not in ("title", "description", "keywords")}
+    item = {**item, "id": "free-text-partial", "links": [], "properties": {**kept, **properties}}
+    assert httpx.post(f"{stac_url}/collections/joplin/items", json=item).status_code == 201
+    try:
+        for r in (
+            httpx.get(f"{stac_url}/search", params={"q": q, "limit": 50}),
+            httpx.post(f"{stac_url}/search", json={"q": [q], "collections": ["joplin"]}),
+        ):
+            assert r.status_code == 200, r.text
+            assert [f["id"] for f in r.json()["features"]] == ["free-text-partial"]
+        # Free text combines with a filter (AND); a negated absent word matches the item too.
+        r = httpx.post(f"{stac_url}/search", json={
+            "q": [q], "filter": {"op": "=", "args": [{"property": "id"}, "nope"]}})
+        assert r.status_code == 200 and r.json()["features"] == []
+        r = httpx.get(f"{stac_url}/search", params={"q": "-zyzzyva", "ids": "free-text-partial"})
+        assert [f["id"] for f in r.json()["features"]] == ["free-text-partial"]
+    finally:
+        httpx.delete(f"{stac_url}/collections/joplin/items/free-text-partial")
 
 
 def test_queryables_list_loaded_properties(stac_url: str) -> None:

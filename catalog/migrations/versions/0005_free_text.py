@@ -3,10 +3,11 @@
 pgstac 0.10 builds ``to_tsvector(description) || to_tsvector(coalesce(title, '')) || ...``:
 without a description the whole vector is NULL and the item never matches, even on its title.
 ``stacworks.free_text_match`` is the same expression with every part coalesced, and the
-``stacworks_free_text`` CQL2 operator (a row in pgstac's own operator table, the extension
+``free_text_stacworks`` CQL2 operator (a row in pgstac's own operator table, the extension
 point its CQL2 translation reads) lets the API send ``q`` to pgstac as part of the filter
 (see ``catalog.api.free_text_filter``). Items and collections (``collections_asitems``) both
-keep these fields under ``content->'properties'``.
+keep these fields under ``content->'properties'``. The name must not start with ``s`` or
+``t``: pgstac routes operators by ``ILIKE 's_%'`` / ``'t_%'``, which match any such name.
 """
 
 from alembic import op
@@ -26,7 +27,7 @@ $$
 """
 OPERATOR = """
 INSERT INTO pgstac.cql2_ops (op, template)
-VALUES ('stacworks_free_text', 'stacworks.free_text_match(content, %s)')
+VALUES ('free_text_stacworks', 'stacworks.free_text_match(content, %s)')
 ON CONFLICT (op) DO UPDATE SET template = EXCLUDED.template
 """
 
@@ -37,5 +38,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM pgstac.cql2_ops WHERE op = 'stacworks_free_text'")
+    op.execute("DELETE FROM pgstac.cql2_ops WHERE op = 'free_text_stacworks'")
     op.execute("DROP FUNCTION IF EXISTS stacworks.free_text_match(jsonb, text)")
