@@ -38,7 +38,7 @@ from stac_fastapi.api.models import (
     create_request_model,
 )
 from stac_fastapi.extensions import QueryExtension as BaseQueryExtension
-from stac_fastapi.extensions import TransactionExtension
+from stac_fastapi.extensions import SearchFilterExtension, TransactionExtension
 from stac_fastapi.extensions.free_text import FreeTextConformanceClasses
 from stac_fastapi.extensions.query import QueryConformanceClasses
 from stac_fastapi.pgstac.config import PostgresSettings
@@ -56,7 +56,7 @@ from starlette.responses import Response
 from catalog.access import NO_COLLECTION, Access, AccessMiddleware, StacPolicy, readable_of
 from catalog.errors import InvalidInput
 from catalog.query import and_filters, check_cql2, query_to_cql2
-from catalog.queryables import filter_terms, known_terms
+from catalog.queryables import ScopedFiltersClient, filter_terms, known_terms
 from catalog.settings import CatalogSettings
 from catalog.transactions import (
     CatalogBulkTransactionExtension,
@@ -428,6 +428,8 @@ def create_stac_app(
     pg = postgres_settings(catalog, api)
     extensions = Extensions(
         search_map={
+            # /queryables merges only what the caller may read (catalog.queryables).
+            "filter": SearchFilterExtension(client=ScopedFiltersClient()),
             "query": BaseQueryExtension(conformance_classes=[QueryConformanceClasses.SEARCH]),
             # pgstac's search() understands `q` for items too; stock enables it for collections.
             "free_text": FreeTextExtension(conformance_classes=[FreeTextConformanceClasses.SEARCH]),
@@ -487,9 +489,15 @@ def create_stac_app(
         collections_get_request_model=(
             collection_search.GET if collection_search is not None else EmptyRequest
         ),
+        # StacApi inserts each of these at the front: the last listed is the outermost. CORS
+        # wraps everything (refusals carry its headers, so browser clients can read them);
+        # the request checks run before access (whose policy reads a new collection's id from
+        # the body, and a malformed body is a 400 whoever sends it).
         middlewares=[
             Middleware(BrotliMiddleware),
             Middleware(ProxyHeaderMiddleware),
+            Middleware(AccessMiddleware, access=access, policy=StacPolicy()),
+            Middleware(RequestValidationMiddleware, max_limit=api.max_limit),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
@@ -498,11 +506,6 @@ def create_stac_app(
                 allow_headers=settings.cors_headers,
                 max_age=600,
             ),
-            # StacApi inserts each of these at the front: the last listed runs first. So the
-            # request checks run before access (whose policy reads a new collection's id from
-            # the body) and access before CORS: their refusals carry no CORS headers.
-            Middleware(AccessMiddleware, access=access, policy=StacPolicy()),
-            Middleware(RequestValidationMiddleware, max_limit=api.max_limit),
         ],
         health_check=health_check,
     )

@@ -21,6 +21,7 @@ from pypgstac.load import Loader, Methods
 
 from catalog.cluster import connect
 from catalog.errors import CatalogError, Conflict, InvalidInput, NotFound
+from catalog.geojson import check_geometry
 from catalog.queryables import json_type, register_terms
 
 Mode = Literal["insert", "upsert", "ignore"]
@@ -110,6 +111,7 @@ def _check_item(rec: dict[str, Any], where: str) -> None:
         raise InvalidInput(f"{where}.id", "item id is missing")
     if not isinstance(rec.get("collection"), str):
         raise InvalidInput(f"{where}.collection", f"item {rec.get('id')!r} names no collection")
+    check_geometry(rec.get("geometry"), f"{where}.geometry")
     props = rec.get("properties")
     if not isinstance(props, dict):
         raise InvalidInput(f"{where}.properties", "missing")

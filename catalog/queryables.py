@@ -12,6 +12,10 @@ import json
 from typing import Any
 
 import psycopg
+from stac_fastapi.pgstac.extensions.filter import FiltersClient
+from starlette.requests import Request
+
+from catalog.access import NO_COLLECTION, readable_of
 
 # Item fields that are always searchable, whatever the queryables table says.
 CORE_TERMS = frozenset(
@@ -139,3 +143,30 @@ def filter_terms(expr: Any) -> set[str]:
 
     walk(expr)
     return found
+
+
+class ScopedFiltersClient(FiltersClient):
+    """Queryables of what the caller may read.
+
+    stac-fastapi-pgstac's catalog-wide ``/queryables`` merges every collection's; with access
+    control it merges only the readable collections' (plus the global ones), so the property
+    names of a hidden collection are not shown to everyone. A collection's own queryables are
+    behind the collection route's 404 already.
+    """
+
+    async def get_queryables(  # type: ignore[override]
+        self, request: Request, collection_id: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        readable = readable_of(request)
+        if collection_id is not None or readable is None:
+            return await super().get_queryables(request, collection_id, **kwargs)
+        async with request.app.state.get_connection(request, "r") as conn:
+            found = await conn.fetchval(
+                "SELECT pgstac.get_queryables($1::text[])", sorted(readable) or [NO_COLLECTION]
+            )
+        queryables = dict(found or {
+            "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "title": "STAC Queryables.", "properties": {}, "additionalProperties": True,
+        })
+        queryables["$id"] = str(request.url)
+        return queryables

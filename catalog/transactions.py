@@ -31,6 +31,7 @@ from stac_pydantic import Collection, Item
 from starlette.responses import JSONResponse, Response
 
 from catalog.errors import Conflict, InvalidInput
+from catalog.geojson import check_geometry
 from catalog.queryables import register_item_terms
 from catalog.validation import invalid_input
 
@@ -79,18 +80,6 @@ def apply_patch(doc: dict[str, Any], patch: Any) -> Any:
             reason = str(e).split(" in {")[0][:200]  # jsonpointer appends the whole document
             raise Conflict(f"patch.{i}: cannot be applied ({reason})") from None
     return out
-
-
-def check_geometry(geometry: Any, field: str = "geometry") -> None:
-    """No GeometryCollection inside another: PostGIS stores one but cannot write it back as
-    GeoJSON, so every later search returning the item would fail (RFC 7946 3.1.8 advises
-    against them too)."""
-    if not isinstance(geometry, dict) or geometry.get("type") != "GeometryCollection":
-        return
-    for i, part in enumerate(geometry.get("geometries") or []):
-        if isinstance(part, dict) and part.get("type") == "GeometryCollection":
-            raise InvalidInput(f"{field}.geometries.{i}", "a GeometryCollection cannot be "
-                               "nested in another; list its members instead")
 
 
 class _ItemChecks:

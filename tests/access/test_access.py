@@ -135,6 +135,29 @@ def test_wmts_and_tilejson_fetched_with_a_credential_carry_it_to_their_tiles(
             assert httpx.get(bare, timeout=60).status_code == 404
 
 
+def test_catalog_queryables_show_only_readable_collections_properties(secured: Secured) -> None:
+    probe = item(PRIVATE, f"{PRIVATE}-queryable-probe", href=secured.hrefs[PRIVATE])
+    probe["properties"]["acc_private_only"] = 42
+    r = secured.post("editor", f"/stac/collections/{PRIVATE}/items", probe)
+    assert r.status_code in (201, 409), r.text
+    for who in PRINCIPALS:
+        r = secured.get(who, "/stac/queryables")
+        assert r.status_code == 200, r.text
+        assert ("acc_private_only" in r.json()["properties"]) == (PRIVATE in SEES[who]), who
+        assert "datetime" in r.json()["properties"]  # the global ones, for everyone
+
+
+def test_refusals_carry_cors_headers(secured: Secured) -> None:
+    """A browser app on another origin must be able to read why it was refused."""
+    for path in (f"/stac/collections/{PRIVATE}", "/stac/search?bbox=1,2,3",
+                 f"/tiles/collections/{PRIVATE}/info"):
+        r = httpx.get(secured.base + path, headers={"Origin": "https://app.example",
+                                                    "Authorization": "Bearer swk_bad"})
+        assert r.status_code == 401, path
+        assert r.headers.get("access-control-allow-origin") in ("*", "https://app.example"), path
+        assert r.headers.get("access-control-allow-credentials") != "true"
+
+
 # -- writes --------------------------------------------------------------------------------
 
 WRITES: dict[str, dict[str, int]] = {

@@ -87,6 +87,14 @@ def test_bad_files_write_nothing(
     assert res.returncode == 1 and "no-such-collection" in res.stderr
     assert _count(dsn, cid) == 0
 
+    # PostGIS stores a nested GeometryCollection but cannot give it back: refused before writing.
+    nested = {"type": "GeometryCollection", "geometries": [
+        {"type": "GeometryCollection", "geometries": [good[1]["geometry"]]}]}
+    broken = [good[0], {**good[1], "geometry": nested}]
+    res = stacworks("load", str(_write(tmp_path, "n.json", broken)), env=stacworks_env, check=False)
+    assert res.returncode == 1 and "geometry.geometries.0" in res.stderr, res.stderr
+    assert _count(dsn, cid) == 0
+
 
 def _error_of(*args: str, env: dict[str, str]) -> str:
     res = stacworks(*args, env=env, check=False, timeout=60)
