@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import httpx
 import pytest
@@ -699,10 +698,6 @@ def test_oidc_principal_gets_its_grants(secured: Secured) -> None:
         headers={"Authorization": f"Bearer {secured.oidc.token('bob', 'viewer')}"},
     )
     assert r.status_code == 404
-
-
-def _unused(*_: Any) -> None:
-    pass
 
 
 @pytest.mark.parametrize(

@@ -86,13 +86,14 @@ def role(least: str, ok: int | set[int] = 200) -> Expect:
     return expect
 
 
-def owned(ok: int | set[int] = 200) -> Expect:
-    """A job: its owner and admins; other keys get 404, no key 401."""
+def owner_or_admin(ok: int | set[int] = 200, others: int = 404) -> Expect:
+    """Something one key owns: its owner and admins; other keys get ``others`` (404 for a job
+    or a share link: no oracle; 403 to change a workflow every key may read), no key 401."""
 
     def expect(who: str, cid: str | None) -> int | set[int]:
         if ROLE[who] is None:
             return 401
-        return ok if who in (OWNER, "admin") else 404
+        return ok if who in (OWNER, "admin") else others
 
     return expect
 
@@ -105,17 +106,6 @@ def job_start(ok: int, least: str = "editor") -> Expect:
     def expect(who: str, cid: str | None) -> int | set[int]:
         status = gate(who, cid)
         return 400 if status == ok and cid not in SEES[who] else status
-
-    return expect
-
-
-def owner_or_admin(ok: int | set[int] = 200) -> Expect:
-    """Changing a workflow (readable by every key): its owner and admins; others 403."""
-
-    def expect(who: str, cid: str | None) -> int | set[int]:
-        if ROLE[who] is None:
-            return 401
-        return ok if who in (OWNER, "admin") else 403
 
     return expect
 
@@ -324,7 +314,7 @@ ROUTES: dict[str, Route] = {
     "POST /admin/shares": Route(collection_writer(201), body=lambda c, w: {
         "collection": c, "expires_in_hours": 1}),
     # Revoking a share: its creator and admins; anyone else learns nothing (404).
-    "DELETE /admin/shares/{share_id}": Route(owned(204), per_collection=False,
+    "DELETE /admin/shares/{share_id}": Route(owner_or_admin(204), per_collection=False,
                                              setup=_scratch_share),
     # -- assets --
     "GET /assets/{collection}/{item_id}/{asset_key}": Route(read()),
@@ -340,20 +330,20 @@ ROUTES: dict[str, Route] = {
     "POST /processes/{process_id}/execution": Route(job_start(201), body=_inputs),
     "POST /processes/{process_id}/estimate": Route(job_start(200, "viewer"), body=_inputs),
     "GET /jobs": Route(role("viewer"), per_collection=False),
-    "GET /jobs/{job_id}": Route(owned(), per_collection=False),
-    "DELETE /jobs/{job_id}": Route(owned(), per_collection=False, setup=_scratch_job),
-    "GET /jobs/{job_id}/results": Route(owned(), per_collection=False),
-    "GET /jobs/{job_id}/history": Route(owned(), per_collection=False),
-    "GET /jobs/{job_id}/logs": Route(owned(), per_collection=False),
+    "GET /jobs/{job_id}": Route(owner_or_admin(), per_collection=False),
+    "DELETE /jobs/{job_id}": Route(owner_or_admin(), per_collection=False, setup=_scratch_job),
+    "GET /jobs/{job_id}/results": Route(owner_or_admin(), per_collection=False),
+    "GET /jobs/{job_id}/history": Route(owner_or_admin(), per_collection=False),
+    "GET /jobs/{job_id}/logs": Route(owner_or_admin(), per_collection=False),
     "GET /workflows": Route(role("viewer"), per_collection=False),
     "POST /workflows": Route(role("editor", 201), per_collection=False,
                              body=lambda c, w: {"id": f"acc-rt-{w}", "definition": PASS}),
     "POST /workflows/import": Route(role("editor", 201), per_collection=False,
                                     params={"id": "acc-rt-imp-{who}"}, body=lambda c, w: PASS),
     "GET /workflows/{workflow_id}": Route(role("viewer"), per_collection=False),
-    "PUT /workflows/{workflow_id}": Route(owner_or_admin(), per_collection=False,
+    "PUT /workflows/{workflow_id}": Route(owner_or_admin(others=403), per_collection=False,
                                           body=lambda c, w: {"id": WORKFLOW, "definition": PASS}),
-    "DELETE /workflows/{workflow_id}": Route(owner_or_admin(204), per_collection=False,
+    "DELETE /workflows/{workflow_id}": Route(owner_or_admin(204, 403), per_collection=False,
                                              setup=_scratch_workflow),
     "GET /workflows/{workflow_id}/versions": Route(role("viewer"), per_collection=False),
     "POST /workflows/{workflow_id}/duplicate": Route(
