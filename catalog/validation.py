@@ -51,7 +51,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _check_values(doc: Any) -> None:
+def check_values(doc: Any) -> None:
     """Strings PostgreSQL cannot store and numbers JSON cannot carry, named by their path.
 
     jsonb and text refuse NUL, UTF-8 refuses lone surrogates (``"\\ud800"``) and a number that
@@ -98,7 +98,7 @@ def parse_json_body(body: bytes, *, patch: bool = False) -> Any:
     if not isinstance(doc, dict) and not (patch and isinstance(doc, list)):
         kind = "a JSON object or a JSON Patch array" if patch else "a JSON object"
         raise InvalidInput("body", f"must be {kind}, not {type(doc).__name__}")
-    _check_values(doc)
+    check_values(doc)
     return doc
 
 
@@ -242,3 +242,27 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+async def storable_input(request: Request) -> None:
+    """App dependency of the services whose inputs FastAPI models check (access API, jobs,
+    ingest): query values and JSON body strings PostgreSQL cannot store (NUL, lone
+    surrogates) are the app's own 400 naming the field, not a 500 from the database."""
+    where = "query"
+    try:
+        check_query_string(request.url.query.encode("latin-1", "replace"))
+        body = await request.body()
+        if body.strip():
+            try:
+                doc = json.loads(body)
+            except (ValueError, RecursionError):
+                return  # not JSON: the route's own body validation says so
+            where = "body"
+            check_values(doc)
+    except InvalidInput as e:
+        field = [p for p in e.field.split(".") if p and p != "body"]
+        message = str(e).split(": ", 1)[-1]
+        raise RequestValidationError(
+            [{"loc": (where, *field), "msg": message, "type": "value_error"}]
+        ) from None
+

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
 from catalog.access import Access, AccessMiddleware, RoleGate
 from catalog.settings import CatalogSettings
+from catalog.validation import storable_input
 from ingest.errors import IngestError
 from ingest.pipeline import Services
 from ingest.runs import list_runs, run_status
@@ -94,7 +95,8 @@ def create_ingest_app(
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
-    app = FastAPI(title="stacworks ingest", lifespan=lifespan)
+    app = FastAPI(title="stacworks ingest", lifespan=lifespan,
+                  dependencies=[Depends(storable_input)])
     app.state.services = svc
     app.add_middleware(
         AccessMiddleware,

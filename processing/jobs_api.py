@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette._utils import get_route_path
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.access import Access, AccessMiddleware, Denied, RoleGate, principal_of, readable_of
 from catalog.settings import CatalogSettings
+from catalog.validation import storable_input
 from objectstore import ObjectStore, store_from_settings
 from objectstore.settings import StoreSettings, load_settings
 from processing.algorithms import AlgorithmSpec, algorithm_from_document
@@ -105,6 +106,10 @@ def add_exception_handlers(app: FastAPI) -> None:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         return _problem(400, InvalidInput.type_uri, InvalidInput.title, f"{loc}: {err['msg']}")
+
+
+#: Workflow versions are PostgreSQL integers: a larger one is a 422 naming it, not a 500.
+WorkflowVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 def jobs_policy(manager: ExecutionManager) -> RoleGate:
@@ -344,6 +349,7 @@ def create_processes_app(
             db.close()
 
     app = FastAPI(title="stacworks processes", lifespan=lifespan, docs_url="/processes/docs",
+                  dependencies=[Depends(storable_input)],
                   openapi_url="/processes/openapi.json", redoc_url=None)
     app.state.manager = manager
     add_exception_handlers(app)
@@ -400,7 +406,7 @@ def create_processes_app(
         status: Annotated[list[str] | None, Query(description="Filter by status.")] = None,
         processID: Annotated[list[str] | None, Query(description="Filter by process.")] = None,  # noqa: N803
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # PostgreSQL's bigint
     ) -> dict[str, Any]:
         base = _base(request)
         principal = principal_of(request)
@@ -475,7 +481,7 @@ def create_processes_app(
         return _workflow_doc(manager.workflows.create(spec, _owner_id(request)))
 
     @app.get("/workflows/{workflow_id}")
-    def get_workflow(workflow_id: str, version: int | None = None) -> dict[str, Any]:
+    def get_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:
         return _workflow_doc(manager.workflows.get(workflow_id, version))
 
     @app.get("/workflows/{workflow_id}/versions")
@@ -493,7 +499,10 @@ def create_processes_app(
         new_id = body.get("id") if isinstance(body, Mapping) else None
         if not isinstance(new_id, str):
             raise InvalidInput("id", "the duplicate needs a new id")
-        return _workflow_doc(manager.workflows.duplicate(workflow_id, new_id, body.get("version"),
+        version = body.get("version")
+        if version is not None and (not isinstance(version, int) or not 1 <= version < 2**31):
+            raise InvalidInput("version", "a workflow version is a positive integer")
+        return _workflow_doc(manager.workflows.duplicate(workflow_id, new_id, version,
                                                          _owner_id(request)))
 
     @app.delete("/workflows/{workflow_id}", status_code=204)
@@ -502,7 +511,7 @@ def create_processes_app(
         manager.workflows.delete(workflow_id)
 
     @app.get("/workflows/{workflow_id}/asl")
-    def export_workflow(workflow_id: str, version: int | None = None) -> dict[str, Any]:
+    def export_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:
         return manager.workflows.get(workflow_id, version).definition
 
     # -- algorithms ----------------------------------------------------------------------------

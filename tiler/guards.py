@@ -146,6 +146,8 @@ def request_limits(settings: TilerSettings, supported: TileMatrixSets) -> Callab
             _check_range(name, values, 1, settings.max_image_size)
         for name in ("buffer", "padding"):
             _check_range(name, q.getlist(name), 0, settings.max_tile_buffer)
+        for name in ("minzoom", "maxzoom"):  # tileset documents: morecantile's zoom range
+            _check_range(name, q.getlist(name), 0, 30)
         # /searches/list: PostgreSQL's OFFSET is a bigint; beyond it the query fails (a 500).
         _check_range("offset", q.getlist("offset"), 0, PG_BIGINT_MAX)
         for sortby in q.getlist("sortby"):  # property names: titiler's parser fails on a newline

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from catalog.errors import CatalogError
+from catalog.validation import storable_input
 
 from .middleware import Access, Denied, install_access, principal_of, role_at_least
 from .model import Principal
@@ -55,6 +56,7 @@ def create_admin_app(dsn: str, settings: AccessSettings | None = None,
     access = access or Access(dsn, settings)
     store = access.store
     app = FastAPI(title="stacworks access", openapi_url="/api", docs_url="/api.html",
+                  dependencies=[Depends(storable_input)],
                   redoc_url=None)
 
     @app.exception_handler(CatalogError)

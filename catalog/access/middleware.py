@@ -97,7 +97,8 @@ class Policy(Protocol):
 
 
 def default_error(denied: Denied) -> Response:
-    codes = {401: "Unauthorized", 403: "Forbidden", 404: "NotFoundError", 429: "TooManyRequests"}
+    codes = {400: "InvalidInput", 401: "Unauthorized", 403: "Forbidden", 404: "NotFoundError",
+             429: "TooManyRequests"}
     return JSONResponse({"code": codes.get(denied.status, "Error"),
                          "description": denied.message}, status_code=denied.status)
 
@@ -171,6 +172,16 @@ class PostgresRateLimiter:
         return max(1, math.ceil(float(row["left_s"])))
 
 
+def _nul_parameter(query_string: bytes) -> str | None:
+    """The name of the first query parameter holding NUL, if any."""
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return None
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "") or "query"
+    return None
+
+
 def credentials_of(scope: Scope) -> str | None:
     """The credential of a request: Bearer header first, then ``key``/``token`` parameters."""
     auth = Headers(scope=scope).get("authorization")
@@ -232,9 +243,14 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], get_route_path(scope)
-        if "\x00" in path or b"%00" in scope.get("query_string", b""):
-            # No id contains NUL; PostgreSQL text cannot hold one (a 500 deeper down).
+        # PostgreSQL text cannot hold NUL (a 500 deeper down): no id has one, and no parameter.
+        if "\x00" in path:
             await self.policy.error(Denied(404, "not found"))(scope, receive, send)
+            return
+        nul = _nul_parameter(scope.get("query_string", b""))
+        if nul is not None:
+            await self.policy.error(Denied(400, f"{nul}: contains the NUL character"))(
+                scope, receive, send)
             return
         try:
             await self._check(scope, receive, send, state, method, path)

@@ -721,3 +721,36 @@ def test_register_refuses_malformed_searches(secured: Secured, dsn: str, body: d
     assert r.status_code == 400, r.text
     assert "invalid parameter" in r.json()["detail"]
     assert "Backend" not in r.text and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/admin/keys", {"name": "a\u0000b", "role": "viewer"}, "name"),
+        ("POST", "/admin/keys", {"name": "a\ud800b", "role": "viewer"}, "name"),
+        ("POST", "/admin/grants", {"principal": "x\u0000", "collection": PUBLIC,
+                                   "permission": "read"}, "principal"),
+        ("GET", "/jobs?offset=66868732399839855960391680", None, "offset"),
+        ("POST", "/workflows", {"id": "nul\u0000", "definition": {}}, "id"),
+        ("GET", "/ingest/runs?source=%00", None, "source"),
+        ("GET", "/workflows/any?version=-549755813888", None, "version"),
+        ("GET", "/workflows/any/asl?version=762315535664", None, "version"),
+        ("POST", "/workflows/any/duplicate", {"id": "copy", "version": 2**40}, "version"),
+    ],
+)
+def test_values_postgresql_cannot_store_are_400s(
+    secured: Secured, method: str, path: str, body: object, field: str
+) -> None:
+    """NUL and lone surrogates (which PostgreSQL refuses), and integers past its range, are a
+    400 naming the field in every service, never a 500."""
+    content = None
+    if body is not None:
+        import json
+
+        content = json.dumps(body).encode()  # keeps "\ud800" escaped, as a client would send
+    r = httpx.request(method, secured.base + path, content=content,
+                      headers={**secured.headers("admin"), "Content-Type": "application/json"},
+                      timeout=30)
+    assert r.status_code in (400, 422), (path, r.status_code, r.text)
+    assert field in r.text, r.text
+    assert not NO_TRACE.search(r.text)

@@ -176,6 +176,8 @@ def test_a_point_has_statistics_but_no_image(
          "&algorithm=hillshade&algorithm_params=null", "algorithm_params"),
         ("/collections/{s2}/tiles/WebMercatorQuad/10/479/439.png?assets=red"
          "&algorithm=normalizedIndex&algorithm_params=[1]", "algorithm_params"),
+        ("/collections/{s2}/tiles/WorldCRS84Quad?maxzoom=26022355819&f=html", "maxzoom"),
+        ("/collections/{s2}/tiles/WorldCRS84Quad?minzoom=-20109", "minzoom"),
     ],
 )
 def test_sizes_and_algorithm_parameters(
