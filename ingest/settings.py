@@ -16,7 +16,11 @@ class IngestSettings(BaseSettings):
     never logged or echoed (``repr`` masks them).
     """
 
-    model_config = SettingsConfigDict(env_prefix="STACWORKS_INGEST_", extra="ignore")
+    # hide_input_in_errors: a validation error would otherwise echo every value read from the
+    # environment, credentials included, in plain text (``input_value={...}``).
+    model_config = SettingsConfigDict(
+        env_prefix="STACWORKS_INGEST_", extra="ignore", hide_input_in_errors=True
+    )
 
     work_dir: Path | None = Field(
         default=None,
