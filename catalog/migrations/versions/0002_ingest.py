@@ -19,7 +19,9 @@ def _apply_procrastinate_schema() -> None:
     if conn.execute(sa.text("SELECT to_regclass('public.procrastinate_jobs')")).scalar():
         return
     # The raw driver connection: no parameter parsing of the %-signs in procrastinate's SQL.
-    conn.connection.driver_connection.execute(SchemaManager.get_schema())
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a live psycopg connection during a migration
+    driver.execute(SchemaManager.get_schema())
 
 
 def upgrade() -> None:

@@ -10,7 +10,7 @@ down_revision = "0002"
 S = "stacworks"
 
 
-def _now() -> sa.TextClause:
+def _now() -> sa.sql.functions.now:
     return sa.func.now()
 
 
