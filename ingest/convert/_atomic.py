@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ingest.convert.errors import EmptyInputError, InputNotFoundError
@@ -29,6 +30,27 @@ def atomic_destination(dst: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def flushing(path: Path) -> Iterator[None]:
+    """Flush ``path`` to disk on another thread while the block runs.
+
+    For work that only reads the written file back (validating it): the disk write overlaps
+    it, and the final fsync of :func:`atomic_destination` then finds nothing left to write.
+    An error here is not lost: that final fsync raises it again.
+    """
+    thread = threading.Thread(target=_fsync_quietly, args=(path,), name="fsync", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def _fsync_quietly(path: Path) -> None:
+    with suppress(OSError):  # reported by the fsync that follows in atomic_destination
+        _fsync(path)
 
 
 def _fsync(path: Path) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ingest.convert._octree import Cube, Octree
+from ingest.convert._parallel import Workers, ranges
 
 #: Offsets inside a COPC file (fixed by the spec: the info VLR is the first VLR, at byte 375).
 _HEADER_SIZE = 375
@@ -56,7 +57,8 @@ def write_copc(
     fields: HeaderFields,
     *,
     grid: int,
-    extents: dict[str, tuple[float, float]] | None = None,
+    extents: dict[str, tuple[float, float]],
+    workers: Workers | None = None,
 ) -> None:
     """Write ``records`` grouped by ``octree`` as a COPC file at ``path``.
 
@@ -67,12 +69,10 @@ def write_copc(
     range of the info VLR, and the extra-bytes descriptors (copclib can only declare unnamed
     one-byte fields from Python).
     """
-    if extents is None:
-        extents = record_extents(records)
     config = _config(extents, cube, fields, grid=grid)
     writer = copclib.FileWriter(str(path), config)
     try:
-        _add_nodes(writer, records, octree, fields)
+        _add_nodes(writer, records, octree, fields, workers or Workers(1))
     finally:
         writer.Close()
     _patch_gps_range(path, fields.gps_range)
@@ -114,42 +114,6 @@ def _config(
     return config
 
 
-def record_extents(records: NDArray[np.void]) -> dict[str, tuple[float, float]]:
-    """Per-dimension (min, max) for copclib's extents VLR (GPS time comes from the header).
-
-    Plain numpy reductions, which release the GIL: the converter runs this in a thread while
-    it builds the octree.
-    """
-    if len(records) == 0:
-        return {}
-
-    def span(values: NDArray) -> tuple[float, float]:
-        return float(values.min()), float(values.max())
-
-    def byte_span(values: NDArray[np.uint8], fn) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-        present = fn(np.flatnonzero(np.bincount(values, minlength=256)))
-        return float(present.min()), float(present.max())
-
-    bits, flags = records["bit_fields"], records["classification_flags"]
-    out = {
-        "intensity": span(records["intensity"]),
-        "return_number": byte_span(bits, lambda b: b & 0x0F),
-        "number_of_returns": byte_span(bits, lambda b: b >> 4),
-        "scanner_channel": byte_span(flags, lambda f: (f >> 4) & 0b11),
-        "scan_direction_flag": byte_span(flags, lambda f: (f >> 6) & 1),
-        "edge_of_flight_line": byte_span(flags, lambda f: f >> 7),
-        "classification": span(records["classification"]),
-        "user_data": span(records["user_data"]),
-        "scan_angle": span(records["scan_angle"]),
-        "point_source_id": span(records["point_source_id"]),
-    }
-    names = records.dtype.names or ()
-    for name in ("red", "green", "blue", "nir"):
-        if name in names:
-            out[name] = span(records[name])
-    return out
-
-
 def _fill_extents(
     extents: copclib.CopcExtents,
     values: dict[str, tuple[float, float]],
@@ -168,6 +132,7 @@ def _add_nodes(
     records: NDArray[np.void],
     octree: Octree,
     fields: HeaderFields,
+    workers: Workers,
 ) -> None:
     """Gather, compress (parallel) and add the nodes, a batch of nodes at a time."""
     vlr = lazrs.LazVlr.new_for_compression(fields.point_format, fields.extra_bytes, True)
@@ -179,8 +144,7 @@ def _add_nodes(
         last = int(np.searchsorted(ends, starts[first] + _BATCH_POINTS, side="right"))
         last = max(last, first + 1)
         lo, hi = int(starts[first]), int(ends[last - 1])
-        batch = np.take(records, octree.order[lo:hi])  # 10x faster than records[...]
-        raw = batch.view(np.uint8).reshape(-1)
+        raw = _gather(records, octree.order[lo:hi], workers).view(np.uint8).reshape(-1)
         bounds = (np.append(starts[first:last], hi) - lo) * record_size
         chunks = [raw[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         compressed, table = _compress(vlr, chunks)
@@ -193,16 +157,30 @@ def _add_nodes(
         first = last
 
 
+def _gather(
+    records: NDArray[np.void], index: NDArray[np.int64], workers: Workers
+) -> NDArray[np.void]:
+    """``records[index]``, a part per worker (np.take: 10x faster than fancy indexing here)."""
+    out = np.empty(len(index), dtype=records.dtype)
+
+    def part(lo_hi: tuple[int, int]) -> None:
+        lo, hi = lo_hi
+        np.take(records, index[lo:hi], out=out[lo:hi], mode="clip")  # clip: unbuffered
+
+    workers.map(part, ranges(len(index), workers.count))
+    return out
+
+
 def _compress(
     vlr: lazrs.LazVlr, chunks: Sequence[NDArray[np.uint8]]
-) -> tuple[bytes, list[tuple[int, int]]]:
+) -> tuple[memoryview, list[tuple[int, int]]]:
     """Compress each chunk as one variable-size LAZ chunk; return the bytes and (count, size)."""
     sink = io.BytesIO()
     compressor = lazrs.ParLasZipCompressor(sink, vlr)
     compressor.reserve_offset_to_chunk_table()
     compressor.compress_chunks(chunks)
     compressor.done()
-    data = sink.getvalue()
+    data = sink.getbuffer()  # a view: the compressed bytes are not copied again
     (table_offset,) = struct.unpack_from("<q", data, 0)
     table = lazrs.read_chunk_table_only(io.BytesIO(data[table_offset:]), vlr)
     return data, [(int(c), int(s)) for c, s in table]

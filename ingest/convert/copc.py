@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -12,10 +11,12 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from ingest.convert._atomic import atomic_destination
-from ingest.convert._copcwrite import HeaderFields, record_extents, write_copc
+from ingest.convert._atomic import atomic_destination, flushing
+from ingest.convert._copcwrite import HeaderFields, write_copc
 from ingest.convert._lasread import LasInput, inspect_las, read_records
 from ingest.convert._octree import Octree, build_octree, cube_for
+from ingest.convert._parallel import Workers
+from ingest.convert._stats import PointStats
 from ingest.convert.errors import (
     ConversionError,
     InvalidOutputError,
@@ -137,9 +138,10 @@ def to_copc(
                 inp, tmp, grid=lod_grid, max_leaf_points=max_leaf_points, chunk_size=chunk_size
             )
         # copclib's exact bounds check holds for our octree; PDAL anchors its cube differently
-        check = validate_copc(
-            tmp, expected_count=inp.point_count, deep=verify == "full", strict=not use_pdal
-        )
+        with flushing(tmp):
+            check = validate_copc(
+                tmp, expected_count=inp.point_count, deep=verify == "full", strict=not use_pdal
+            )
         if not check.is_valid:
             raise InvalidOutputError(
                 f"{src}: the written COPC failed validation: {'; '.join(check.errors)}",
@@ -164,61 +166,85 @@ def to_copc(
 def _native_to_copc(
     inp: LasInput, tmp: Path, *, grid: int, max_leaf_points: int, chunk_size: int
 ) -> Octree:
-    records = read_records(inp, chunk_size=chunk_size)
-    header = inp.header
-    scales = np.asarray(header.scales, dtype=np.float64)
-    offsets = np.asarray(header.offsets, dtype=np.float64)
-    # Same arithmetic as every LAS reader (X * scale + offset), so our node boxes and
-    # copclib's agree on which side of a boundary each point falls. Column-major, so that
-    # each axis is one contiguous array for the octree.
-    xyz = np.empty((3, len(records)), dtype=np.float64).T
-    for axis, name in enumerate(("X", "Y", "Z")):
-        np.multiply(records[name], scales[axis], out=xyz[:, axis])
-        xyz[:, axis] += offsets[axis]
-    cube, maxs = cube_for(xyz.min(axis=0), xyz.max(axis=0))
-    # The per-field statistics of the header only read the records: numpy releases the GIL,
-    # so they run on another core while the octree is built.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        stats = pool.submit(
-            lambda: (_points_by_return(records), _gps_range(records), record_extents(records))
+    """Read, build the octree and write, on one pool of threads (one per core)."""
+    with Workers() as workers:
+        records, parts = read_records(
+            inp, chunk_size=chunk_size, workers=workers, observe=PointStats.of
         )
+        stats = PointStats.merge(parts)
+        header = inp.header
+        points = ScaledRecords(
+            records,
+            np.asarray(header.scales, dtype=np.float64),
+            np.asarray(header.offsets, dtype=np.float64),
+        )
+        cube, maxs = cube_for(*points.bounds(*stats.coordinate_range()))
         octree = build_octree(
-            xyz, cube, grid=grid, max_leaf_points=max_leaf_points, resolution=float(scales.max())
+            points,
+            cube,
+            grid=grid,
+            max_leaf_points=max_leaf_points,
+            resolution=float(points.scales.max()),
+            workers=workers,
         )
-        del xyz
-        points_by_return, gps_range, extents = stats.result()
-    fields = HeaderFields(
-        point_format=inp.out_format,
-        scales=_triple(scales),
-        offsets=_triple(offsets),
-        mins=_triple(cube.mins),
-        maxs=_triple(maxs),
-        wkt=inp.wkt,
-        extra_bytes=inp.extra_bytes,
-        eb_descriptors=inp.eb_descriptors,
-        gps_time_type=int(header.global_encoding.gps_time_type),
-        file_source_id=int(header.file_source_id),
-        system_identifier=str(header.system_identifier or ""),
-        guid=header.uuid.bytes_le,  # the 16 GUID bytes as laspy read them
-        creation_date=header.creation_date,
-        points_by_return=points_by_return,
-        gps_range=gps_range,
-    )
-    try:
-        write_copc(tmp, records, octree, cube, fields, grid=grid, extents=extents)
-    except (RuntimeError, ValueError, OSError) as exc:  # copclib / lazrs / disk
-        raise ConversionError(f"{inp.path}: writing COPC failed: {exc}", path=inp.path) from exc
+        fields = HeaderFields(
+            point_format=inp.out_format,
+            scales=_triple(points.scales),
+            offsets=_triple(points.offsets),
+            mins=_triple(cube.mins),
+            maxs=_triple(maxs),
+            wkt=inp.wkt,
+            extra_bytes=inp.extra_bytes,
+            eb_descriptors=inp.eb_descriptors,
+            gps_time_type=int(header.global_encoding.gps_time_type),
+            file_source_id=int(header.file_source_id),
+            system_identifier=str(header.system_identifier or ""),
+            guid=header.uuid.bytes_le,  # the 16 GUID bytes as laspy read them
+            creation_date=header.creation_date,
+            points_by_return=stats.points_by_return,
+            gps_range=stats.gps_range,
+        )
+        try:
+            write_copc(
+                tmp, records, octree, cube, fields, grid=grid, extents=stats.extents(),
+                workers=workers,
+            )  # fmt: skip
+        except (RuntimeError, ValueError, OSError) as exc:  # copclib / lazrs / disk
+            raise ConversionError(f"{inp.path}: writing COPC failed: {exc}", path=inp.path) from exc
     return octree
 
 
-def _points_by_return(records: NDArray[np.void]) -> tuple[int, ...]:
-    counts = np.bincount(records["bit_fields"] & 0x0F, minlength=16)
-    return tuple(int(c) for c in counts[1:16])
+@dataclass(frozen=True, slots=True)
+class ScaledRecords:
+    """The octree's view of the records: scaled coordinates, computed a block at a time.
 
+    Same arithmetic as every LAS reader (``X * scale + offset``), so our node boxes and
+    copclib's agree on which side of a boundary each point falls.
+    """
 
-def _gps_range(records: NDArray[np.void]) -> tuple[float, float]:
-    gps = records["gps_time"]
-    return float(gps.min()), float(gps.max())
+    records: NDArray[np.void]
+    scales: NDArray[np.float64]
+    offsets: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def coordinates(self, axis: int, sel: slice | NDArray[np.int64]) -> NDArray[np.float64]:
+        """Scaled coordinates along ``axis`` of the selected records."""
+        out = np.multiply(self.records["XYZ"[axis]][sel], self.scales[axis])
+        out += self.offsets[axis]
+        return out
+
+    def bounds(
+        self, lo: NDArray[np.int64], hi: NDArray[np.int64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Scaled bounds of points whose integer coordinates span ``lo .. hi``.
+
+        Scaling is monotonic (and rounding preserves order), so the extreme integers give
+        exactly the extreme scaled values, without scaling every point.
+        """
+        a, b = lo * self.scales + self.offsets, hi * self.scales + self.offsets
+        return np.minimum(a, b), np.maximum(a, b)
 
 
 def _triple(values: NDArray[np.float64]) -> tuple[float, float, float]:
