@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import psycopg
 from fastapi import HTTPException
+from morecantile import TileMatrixSet
 from morecantile.defaults import TileMatrixSets
 from pydantic import ValidationInfo, field_validator
 from stac_fastapi.types.rfc3339 import str_to_interval
@@ -116,17 +117,17 @@ def _check_range(name: str, values: Iterable[str], low: int, high: int) -> None:
             raise InvalidParameter(name, f"must be at least {low}")
 
 
-def _check_tile(request: Request, supported: TileMatrixSets) -> None:
+def _check_tile(request: Request, supported: Mapping[str, TileMatrixSet]) -> None:
     params = request.path_params
     tms_id = params.get("tileMatrixSetId")
     if tms_id is None or not {"z", "x", "y"} <= params.keys():
         return
-    if tms_id not in supported.list():
+    if tms_id not in supported:
         return  # the route answers 422 for an unknown TileMatrixSet
     z, x, y = (_int(k, str(params[k])) for k in ("z", "x", "y"))
     if z is None or x is None or y is None:
         return  # not integers: 422 from the route
-    tms = supported.get(tms_id)
+    tms = supported[tms_id]
     if not tms.minzoom <= z <= tms.maxzoom:
         raise TileNotInMatrix(f"zoom {z} outside {tms.minzoom}..{tms.maxzoom} of {tms_id}")
     matrix = tms.matrix(z)
@@ -136,6 +137,8 @@ def _check_tile(request: Request, supported: TileMatrixSets) -> None:
 
 def request_limits(settings: TilerSettings, supported: TileMatrixSets) -> Callable[..., None]:
     """The dependency enforcing ``settings``' limits on one request."""
+    # TileMatrixSets.get deep-copies the whole matrix set on every call (~0.4 ms a tile).
+    matrices = {tms_id: supported.get(tms_id) for tms_id in supported.list()}
 
     def limits(request: Request) -> None:
         q = request.query_params
@@ -177,7 +180,7 @@ def request_limits(settings: TilerSettings, supported: TileMatrixSets) -> Callab
                 raise InvalidParameter("color_formula", "too long")
         if len(q.getlist("rescale")) > settings.max_expression_bands:
             raise InvalidParameter("rescale", f"more than {settings.max_expression_bands} ranges")
-        _check_tile(request, supported)
+        _check_tile(request, matrices)
         if getattr(request.scope.get("route"), "name", None) == "list_searches":
             _check_search_list(q.multi_items())
 

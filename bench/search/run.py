@@ -147,6 +147,9 @@ def main() -> None:
         stacworks("load", str(files["bench-ours"]), env=env, timeout=3600)
         ours_load_s = time.perf_counter() - t
 
+        # Served as in production: access control on, the collection public, searched
+        # anonymously (the access middleware and the readable-collections filter are timed).
+        stacworks("visibility", "bench-ours", "public", env=env)
         qs = queries(args.queries, "bench-ours")
         with psycopg.connect(dsn) as conn, serve(env) as base, httpx.Client(timeout=60) as http:
             conn.execute("SET search_path TO pgstac, public")

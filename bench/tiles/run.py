@@ -112,6 +112,9 @@ def main() -> None:
         colls, items = catalog(home / "home" / "objects")
         (home / "bench.json").write_text(json.dumps(colls + items))
         stacworks("load", str(home / "bench.json"), env=env)
+        # Served as in production: access control on, the collections public, read anonymously.
+        for coll in colls:
+            stacworks("visibility", coll["id"], "public", env=env)
         path = items[0]["assets"]["red"]["href"]
         grid = tiles()
         qs = f"assets=red&rescale={RESCALE[0]},{RESCALE[1]}"

@@ -71,6 +71,16 @@ class RequestInfo:
     access: Access
     body: bytes | None = None
     _json: Any = field(default=None, init=False)
+    _readable: set[str] | None = field(default=None, init=False)
+    _readable_known: bool = field(default=False, init=False)
+
+    def readable(self) -> set[str] | None:
+        """The collections the principal may read (None: all), queried once per request: the
+        policy's check and the lists' filter share it."""
+        if not self._readable_known:
+            self._readable = self.access.store.readable(self.principal)
+            self._readable_known = True
+        return self._readable
 
     def json(self) -> Any:
         if self._json is None and self.body:
@@ -297,6 +307,8 @@ class AccessMiddleware:
 
         def decide() -> set[str] | None:
             self.policy.check(info)
+            if search_id is None:
+                return info.readable()
             return self.access.store.readable(principal, search_id=search_id)
 
         state["readable"] = await anyio.to_thread.run_sync(decide)

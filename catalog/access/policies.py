@@ -20,7 +20,8 @@ def require_collection(info: RequestInfo, collection_id: str, *, write: bool) ->
     store, principal = info.access.store, info.principal
     if write and principal.anonymous:
         raise Denied(401, "authentication required")
-    if not store.can_read(principal, collection_id):
+    readable = info.readable()
+    if readable is not None and collection_id not in readable:
         raise Denied(404, f"Collection {collection_id} does not exist.")
     if write and not store.can_write(principal, collection_id):
         raise Denied(403, "no write access to this collection")
