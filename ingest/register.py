@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from catalog.access import AccessStore
 from catalog.queryables import json_type, register_terms
 
 #: Fields of a source collection that describe the source's service, not the data.
@@ -43,6 +44,9 @@ def register_item(dsn: str, item: dict[str, Any], collection: dict[str, Any]) ->
         conn.execute("SET search_path TO pgstac, public")  # pgstac's functions expect it
         exists = conn.execute("SELECT 1 FROM pgstac.collections WHERE id = %s", (cid,)).fetchone()
         if not exists:
+            # Private, no owner (admins', like ingest itself), whatever rights a deleted
+            # collection of the same id once had.
+            AccessStore(dsn, pooled=False).claim_new_collection(cid, None)
             # upsert, not create: two workers may race to create the same collection.
             conn.execute("SELECT pgstac.upsert_collection(%s)", (Jsonb(collection),))
         with conn.transaction():

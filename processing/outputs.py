@@ -340,6 +340,7 @@ class OutputPublisher:
         from pypgstac.db import PgstacDB
         from pypgstac.load import Loader, Methods
 
+        from catalog.access import AccessStore
         from catalog.queryables import json_type, register_terms
 
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -350,15 +351,16 @@ class OutputPublisher:
                     "SELECT 1 FROM pgstac.collections WHERE id = %s", (prov.collection,)
                 ).fetchone()
                 if not exists:
+                    # A new output collection is private to the job's owner (access model),
+                    # whatever rights a deleted collection of the same id once had.
+                    row = conn.execute(
+                        "SELECT principal FROM stacworks.processing_executions WHERE id = %s",
+                        (prov.execution_id,),
+                    ).fetchone()
+                    AccessStore(self.dsn, pooled=False).claim_new_collection(
+                        prov.collection, row[0] if row else None)
                     conn.execute("SELECT pgstac.upsert_collection(%s)",
                                  (Jsonb(self._collection(prov, items)),))
-                    # A new output collection is private to the job's owner (access model).
-                    conn.execute(
-                        "INSERT INTO stacworks.access_collections (collection_id, owner) "
-                        "SELECT %s, principal FROM stacworks.processing_executions "
-                        "WHERE id = %s ON CONFLICT (collection_id) DO NOTHING",
-                        (prov.collection, prov.execution_id),
-                    )
                 with PgstacDB(dsn=self.dsn) as db:
                     Loader(db=db).load_items(iter(items), insert_mode=Methods.upsert)
                 conn.execute(

@@ -217,15 +217,6 @@ class AccessStore:
                 (collection_id, owner),
             )
 
-    def set_owner_if_unset(self, collection_id: str, owner: str | None) -> None:
-        """Record ``owner`` of a collection that has no access row yet (workflow outputs)."""
-        with self.connection() as conn:
-            conn.execute(
-                "INSERT INTO stacworks.access_collections (collection_id, visibility, owner) "
-                "VALUES (%s, 'private', %s) ON CONFLICT (collection_id) DO NOTHING",
-                (collection_id, owner),
-            )
-
     def set_visibility(self, collection_id: str, visibility: str) -> dict[str, Any]:
         if visibility not in _VISIBILITY:
             raise InvalidInput("visibility", f"expected one of {list(_VISIBILITY)}")

@@ -754,3 +754,32 @@ def test_values_postgresql_cannot_store_are_400s(
     assert r.status_code in (400, 422), (path, r.status_code, r.text)
     assert field in r.text, r.text
     assert not NO_TRACE.search(r.text)
+
+
+def test_a_collection_recreated_by_ingest_does_not_inherit_old_rights(
+    secured: Secured, dsn: str
+) -> None:
+    """Rights belong to a collection, not to its id: one deleted and made again (here by an
+    ingest worker) starts private, without the old grants, visibility or share links."""
+    from ingest.register import register_item
+    from tests.access.conftest import collection
+
+    cid = "acc-stale"
+    httpx.delete(f"{secured.base}/stac/collections/{cid}", headers=secured.headers("admin"))
+    assert secured.post("editor", "/stac/collections", collection(cid)).status_code in (200, 201)
+    assert httpx.put(f"{secured.base}/admin/collections/{cid}/visibility",
+                     json={"visibility": "public"}, headers=secured.headers("editor"),
+                     timeout=30).status_code == 200
+    grant = {"principal": secured.principals["viewer"], "collection": cid, "permission": "read"}
+    assert secured.post("editor", "/admin/grants", grant).status_code == 201
+    share = secured.post("editor", "/admin/shares", {"collection": cid}).json()["token"]
+    assert secured.get("anonymous", f"/stac/collections/{cid}").status_code == 200
+    r = httpx.delete(f"{secured.base}/stac/collections/{cid}", headers=secured.headers("editor"))
+    assert r.status_code in (200, 204), r.text
+
+    register_item(dsn, item(cid, f"{cid}-ingested"), collection(cid))
+    for who in ("anonymous", "viewer", "editor"):
+        assert secured.get(who, f"/stac/collections/{cid}").status_code == 404, who
+    assert httpx.get(f"{secured.base}/stac/collections/{cid}",
+                     params={"token": share}).status_code in (401, 404)
+    assert secured.get("admin", f"/stac/collections/{cid}/items/{cid}-ingested").status_code == 200
