@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import attr
@@ -29,6 +29,7 @@ from starlette.requests import Request
 from titiler.core.dependencies import DefaultDependency
 from titiler.pgstac.reader import PgSTACReader, SimpleSTACReader
 
+from catalog.access import readable_of
 from objectstore import SAFE_RASTER_DRIVER, ObjectStore
 
 from .errors import AssetNotFound, InvalidParameter
@@ -46,12 +47,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AllowList:
-    """The stores tiles may be read from; maps an href to a GDAL path or refuses it."""
+    """The stores tiles may be read from; maps an href to a GDAL path or refuses it.
+
+    ``readable``: the collections the caller may read (None: all). A store key's first segment
+    is the collection its object belongs to (our layout); an item may not point into another
+    collection's objects that its reader cannot read (an editor's own item naming a private
+    collection's COG would otherwise render it), as for asset downloads.
+    """
 
     stores: tuple[ObjectStore, ...] = ()
+    readable: frozenset[str] | None = None
 
     def gdal_path(self, href: str | None) -> str:
-        """The GDAL path of ``href`` if it lies inside one of the stores.
+        """The GDAL path of ``href`` if it lies inside one of the stores, in a collection the
+        caller may read.
 
         Raises:
             AssetNotFound: for anything else (the reason is logged, not returned).
@@ -59,9 +68,15 @@ class AllowList:
         if href:
             for store in self.stores:
                 key = store.key_for_href(href)
-                if key is not None:
-                    return store.gdal_path(key)
+                if key is None:
+                    continue
+                if self.readable is not None and key.split("/", 1)[0] not in self.readable:
+                    raise AssetNotFound(f"href into a collection the caller cannot read: {key!r}")
+                return store.gdal_path(key)
         raise AssetNotFound(f"href outside the allowed stores: {href!r}")
+
+    def for_caller(self, readable: set[str] | None) -> AllowList:
+        return self if readable is None else replace(self, readable=frozenset(readable))
 
 
 NO_STORES = AllowList()
@@ -158,7 +173,7 @@ class StoreReaderParams(DefaultDependency):
     allowlist: AllowList = field(init=False)
 
     def __init__(self, request: Request) -> None:
-        self.allowlist = request.app.state.allowlist
+        self.allowlist = request.app.state.allowlist.for_caller(readable_of(request))
 
 
 def allowlist_for(stores: Sequence[ObjectStore]) -> AllowList:

@@ -783,3 +783,33 @@ def test_a_collection_recreated_by_ingest_does_not_inherit_old_rights(
     assert httpx.get(f"{secured.base}/stac/collections/{cid}",
                      params={"token": share}).status_code in (401, 404)
     assert secured.get("admin", f"/stac/collections/{cid}/items/{cid}-ingested").status_code == 200
+
+
+def test_an_item_cannot_point_tiles_into_a_collection_its_reader_cannot_read(
+    secured: Secured,
+) -> None:
+    """editor2 may not read the private collection; an item of its own naming the private
+    collection's COG renders nothing for it (or anyone who cannot read that collection)."""
+    from tests.access.conftest import collection
+
+    cid = "acc-e2-own"
+    httpx.delete(f"{secured.base}/stac/collections/{cid}", headers=secured.headers("admin"))
+    assert secured.post("editor2", "/stac/collections", collection(cid)).status_code in (200, 201)
+    sneaky = item(cid, f"{cid}-sneaky", href=secured.hrefs[PRIVATE])
+    assert secured.post("editor2", f"/stac/collections/{cid}/items", sneaky).status_code == 201
+    base = f"/tiles/collections/{cid}/items/{cid}-sneaky"
+    for path in (f"{base}/tiles/WebMercatorQuad/8/135/96.png", f"{base}/point/10.5,40.5",
+                 f"{base}/preview.png", f"{base}/statistics",
+                 f"/tiles/collections/{cid}/tiles/WebMercatorQuad/8/135/96.png"):
+        r = secured.get("editor2", path, params={"assets": "data"})
+        assert r.status_code in (204, 404), (path, r.status_code)
+        assert r.content[:4] != b"\x89PNG"
+    # The owner of the private collection, who can read it, sees the pixels through the item.
+    httpx.put(f"{secured.base}/admin/collections/{cid}/visibility", json={"visibility": "public"},
+              headers=secured.headers("editor2"), timeout=30)
+    r = secured.get("editor", f"{base}/tiles/WebMercatorQuad/8/135/96.png",
+                    params={"assets": "data"})
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    r = secured.get("anonymous", f"{base}/tiles/WebMercatorQuad/8/135/96.png",
+                    params={"assets": "data"})
+    assert r.status_code == 404
