@@ -226,11 +226,30 @@ class ExecutionManager:
         """
         refs = self._resolve_items(inputs, stac_url, readable)
         if readable is not None:
+            keys = []
             for ref in refs:
                 key = _catalog_key(ref)
                 if key is None or key[0] not in readable:
                     raise InvalidInput("inputs.items", f"no such catalog item: {ref}")
+                keys.append(key)
+            self._check_asset_hrefs(keys, readable)
         return refs
+
+    def _check_asset_hrefs(self, keys: list[tuple[str, str]], readable: set[str]) -> None:
+        """An item may not lend its reader another collection's objects: an asset href into
+        the store must lie under a collection the caller may read (a store key's first segment
+        is its collection), or a job over an editor's own item could read a private COG."""
+        with self.db.connection() as conn:
+            for collection, item_id in keys:
+                row = conn.execute("SELECT pgstac.get_item(%s, %s) AS item",
+                                   (item_id, collection)).fetchone()
+                assets = ((row or {}).get("item") or {}).get("assets") or {}
+                for name, asset in assets.items():
+                    href = asset.get("href") if isinstance(asset, dict) else None
+                    key = self.object_store.key_for_href(href) if isinstance(href, str) else None
+                    if key is not None and key.split("/", 1)[0] not in readable:
+                        raise InvalidInput("inputs.items", f"{collection}/{item_id}: asset "
+                                           f"{name!r} is in a collection you cannot read")
 
     def _resolve_items(self, inputs: Mapping[str, Any], stac_url: str | None,
                        readable: set[str] | None) -> list[str]:

@@ -529,9 +529,14 @@ def test_jobs_api(secured: Secured) -> None:
     assert secured.get("viewer", "/jobs/00000000000000000000000000000000/logs").status_code == 404
 
 
-def test_jobs_only_read_readable_items(secured: Secured, dsn: str) -> None:
+def test_jobs_only_read_readable_items(
+    secured: Secured, dsn: str, stacworks_env: dict[str, str]
+) -> None:
     """Resolved with the caller's rights: hidden items and server paths are refused."""
+    from pathlib import Path
+
     from catalog.settings import CatalogSettings
+    from objectstore import LocalStore
     from processing.db import Database
     from processing.executions import ExecutionManager
     from processing.settings import ProcessingSettings
@@ -544,7 +549,7 @@ def test_jobs_only_read_readable_items(secured: Secured, dsn: str) -> None:
             settings=ProcessingSettings(),
             dsn=dsn,
             home=CatalogSettings().home,
-            object_store=None,  # type: ignore[arg-type]
+            object_store=LocalStore(Path(stacworks_env["STACWORKS_HOME"]) / "objects"),
             store_settings=None,
         )  # type: ignore[arg-type]
         from processing.errors import InvalidInput
@@ -566,6 +571,31 @@ def test_jobs_only_read_readable_items(secured: Secured, dsn: str) -> None:
         assert all(PRIVATE not in ref for ref in found) and found
     finally:
         db.close()
+
+
+def test_a_job_cannot_read_another_collection_through_an_own_item(secured: Secured) -> None:
+    """editor2's own item naming the private collection's COG cannot be processed by editor2
+    (its outputs would carry the private pixels); the same job over its own data runs."""
+    from tests.access.conftest import collection
+
+    cid = "acc-e2-jobs"
+    httpx.delete(f"{secured.base}/stac/collections/{cid}", headers=secured.headers("admin"))
+    assert secured.post("editor2", "/stac/collections", collection(cid)).status_code in (200, 201)
+    for iid, href in ((f"{cid}-sneaky", secured.hrefs[PRIVATE]),
+                      (f"{cid}-public", secured.hrefs[PUBLIC])):
+        r = secured.post("editor2", f"/stac/collections/{cid}/items", item(cid, iid, href=href))
+        assert r.status_code == 201, r.text
+    wf = {"id": "acc-e2-pass",
+          "definition": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}}
+    assert secured.post("editor2", "/workflows", wf).status_code in (201, 409)
+    r = secured.post("editor2", "/processes/acc-e2-pass/execution",
+                     {"inputs": {"collection": cid, "ids": [f"{cid}-sneaky"]}})
+    assert r.status_code == 400, r.text
+    assert "cannot read" in r.text and secured.hrefs[PRIVATE] not in r.text
+    # An asset in a public collection's objects is readable by everyone: allowed.
+    r = secured.post("editor2", "/processes/acc-e2-pass/execution",
+                     {"inputs": {"collection": cid, "ids": [f"{cid}-public"]}})
+    assert r.status_code == 201, r.text
 
 
 # -- rate limits, CORS, errors ---------------------------------------------------------------
