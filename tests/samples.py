@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,29 @@ from tests.conftest import SHARED_DATA
 
 S2_DIR = SHARED_DATA / "raster" / "sentinel2-l2a-cog" / "S2A_29RKH_20200219_0_L2A"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+
+
+def bbox_item(
+    collection: str,
+    item_id: str,
+    bbox: Sequence[float],
+    when: str,
+    assets: dict[str, dict[str, Any]],
+    **properties: Any,
+) -> dict[str, Any]:
+    """A STAC item whose footprint is its bounding box (the suites' synthetic items)."""
+    w, s, e, n = bbox
+    return {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": item_id,
+        "collection": collection,
+        "bbox": [w, s, e, n],
+        "links": [],
+        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+        "properties": {"datetime": when, **properties},
+        "assets": assets,
+    }
 
 
 def stored_s2_item(

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.harness import serve
-from tests.samples import COG_TYPE
+from tests.samples import COG_TYPE, bbox_item
 
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "stacworks-tests"
@@ -52,20 +52,9 @@ def collection(cid: str) -> dict[str, Any]:
 
 def item(cid: str, iid: str | None = None, href: str | None = None) -> dict[str, Any]:
     """An item over (10, 40, 11, 41); ``href``: its ``data`` asset (a COG in the store)."""
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": iid or f"{cid}-item",
-        "collection": cid,
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[10, 40], [11, 40], [11, 41], [10, 41], [10, 40]]],
-        },
-        "bbox": [10, 40, 11, 41],
-        "properties": {"datetime": "2020-06-01T00:00:00Z", "renders": RENDERS},
-        "assets": {"data": {"href": href or f"/nowhere/{cid}.tif", "type": COG_TYPE}},
-        "links": [],
-    }
+    return bbox_item(cid, iid or f"{cid}-item", (10, 40, 11, 41), "2020-06-01T00:00:00Z",
+                     {"data": {"href": href or f"/nowhere/{cid}.tif", "type": COG_TYPE}},
+                     renders=RENDERS)
 
 
 @dataclass

@@ -20,6 +20,7 @@ import pytest
 from tests.access.conftest import COLLECTIONS, PRIVATE, PUBLIC, SHARED, Secured
 from tests.access.test_access import NO_TRACE, PRINCIPALS, SEES
 from tests.harness import moto_server, serve
+from tests.samples import bbox_item
 
 NOT_FOUND = {"code": "NotFoundError", "description": "Asset not found."}
 #: Away from the bbox (10,40,11,41) the other access tests search.
@@ -31,19 +32,8 @@ def _data(cid: str) -> bytes:
 
 
 def _item(cid: str, iid: str, assets: dict[str, str]) -> dict[str, Any]:
-    w, s, e, n = BBOX
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": iid,
-        "collection": cid,
-        "geometry": {"type": "Polygon",
-                     "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
-        "bbox": BBOX,
-        "properties": {"datetime": "2020-06-01T00:00:00Z"},
-        "assets": {k: {"href": v, "type": "image/tiff"} for k, v in assets.items()},
-        "links": [],
-    }
+    return bbox_item(cid, iid, BBOX, "2020-06-01T00:00:00Z",
+                     {k: {"href": v, "type": "image/tiff"} for k, v in assets.items()})
 
 
 def _put_item(secured: Secured, item: dict[str, Any]) -> None:

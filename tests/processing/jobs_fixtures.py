@@ -17,7 +17,7 @@ import pytest
 
 from objectstore import LocalStore, ObjectStore, asset_key
 from tests.harness import BIN, ROOT, free_port, stacworks, wait_http
-from tests.samples import COG_TYPE, stored_s2_item
+from tests.samples import COG_TYPE, bbox_item, stored_s2_item
 
 DATA = ROOT.parent / "shared" / "data"
 LANDSAT_DIR = DATA / "raster" / "landsat-c2-l2" / "LC08_L2SP_001062_20201031_20201106_02_T2"
@@ -99,23 +99,9 @@ def lidar_item(store: ObjectStore, cid: str, item_id: str) -> dict[str, Any]:
     to_wgs84 = Transformer.from_crs(horizontal, CRS.from_epsg(4326), always_xy=True)
     w, s = to_wgs84.transform(header.mins[0], header.mins[1])
     e, n = to_wgs84.transform(header.maxs[0], header.maxs[1])
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "collection": cid,
-        "bbox": [w, s, e, n],
-        "links": [],
-        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
-        "properties": {"datetime": "2015-01-01T00:00:00Z"},
-        "assets": {
-            "data": {
-                "href": store.href(k),
-                "type": "application/vnd.laszip+copc",
-                "roles": ["data"],
-            }
-        },
-    }
+    return bbox_item(cid, item_id, (w, s, e, n), "2015-01-01T00:00:00Z", {
+        "data": {"href": store.href(k), "type": "application/vnd.laszip+copc", "roles": ["data"]},
+    })
 
 
 @pytest.fixture(scope="session")

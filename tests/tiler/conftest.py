@@ -23,7 +23,7 @@ from PIL import Image
 
 from objectstore import LocalStore, ObjectStore, S3Store, asset_key
 from tests.harness import moto_server, serve, stacworks
-from tests.samples import COG_TYPE, S2_DIR, stored_s2_item
+from tests.samples import COG_TYPE, S2_DIR, bbox_item, stored_s2_item
 from tiler.render import default_renders
 
 RASTER = Path(__file__).resolve().parents[3] / "shared" / "data" / "raster"
@@ -124,24 +124,14 @@ def visual_item(store: ObjectStore, cid: str, item_id: str) -> dict[str, Any]:
         w, s, e, n = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
     k = asset_key(cid, item_id, "visual", "tif")
     store.put_file(k, src)
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": item_id,
-        "collection": cid,
-        "bbox": [w, s, e, n],
-        "links": [],
-        "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
-        "properties": {"datetime": "2019-01-01T00:00:00Z"},
-        "assets": {
-            "visual": {
-                "href": store.href(k),
-                "type": COG_TYPE,
-                "roles": ["visual"],
-                "eo:bands": [{"common_name": c} for c in ("red", "green", "blue")],
-            }
-        },
-    }
+    return bbox_item(cid, item_id, (w, s, e, n), "2019-01-01T00:00:00Z", {
+        "visual": {
+            "href": store.href(k),
+            "type": COG_TYPE,
+            "roles": ["visual"],
+            "eo:bands": [{"common_name": c} for c in ("red", "green", "blue")],
+        }
+    })
 
 
 def hostile_item(store: LocalStore, template: dict[str, Any], cid: str, item_id: str) -> dict:
