@@ -87,6 +87,8 @@ def test_sign_in_and_share_a_private_collection(
     status = page.locator('[data-testid="signin-status"]')
     status.filter(has_text="Not signed in").wait_for()
     assert cid not in collections_shown(page)
+    workflows = page.locator('[data-testid="workflow-select"]')
+    page.get_by_text("Sign in with an API key to run workflows.").wait_for()
 
     # A wrong key is refused and not kept.
     page.fill('[data-testid="signin-key"]', "swk_not_a_key")
@@ -99,6 +101,13 @@ def test_sign_in_and_share_a_private_collection(
     page.click('[data-testid="signin-button"]')
     status.filter(has_text="(admin)").wait_for()
     page.wait_for_selector(f'[data-testid="collection-item"][data-collection-id="{cid}"]')
+    # The workflow list is read again with the key, without reloading the page.
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"workflow-select\"]')"
+        ".textContent.includes('not available')")
+    assert page.get_by_text("Sign in with an API key to run workflows.").count() == 0
+    assert workflows.locator("option").first.text_content() in (
+        "Choose a workflow…", "no workflows on this server")
     assert page.evaluate("() => localStorage.getItem('stacworks.apiKey')") == s.admin_key
     page.reload()
     status.filter(has_text="(admin)").wait_for()

@@ -48,6 +48,8 @@ export class WorkflowPanel {
       this.scheduleCost();
     });
     void this.load();
+    // Workflows need a key: signing in (or out) changes what this panel can offer.
+    app.credentials.subscribe(() => void this.load());
   }
 
   private async load(): Promise<void> {
@@ -58,12 +60,16 @@ export class WorkflowPanel {
         ...processes.map((p) => h("option", { value: p.id }, p.title ?? p.id)),
       );
       this.select.disabled = processes.length === 0;
+      this.description.textContent = "";
     } catch (e) {
       const missing = e instanceof HttpError && e.notAvailable;
+      const unauthorized = e instanceof HttpError && e.status === 401;
       this.select.replaceChildren(h("option", { value: "" }, "not available"));
       this.description.textContent = missing
         ? "Workflows are not available: this server runs no processes service."
-        : `Workflows could not be loaded: ${(e as Error).message}`;
+        : unauthorized
+          ? "Sign in with an API key to run workflows."
+          : `Workflows could not be loaded: ${(e as Error).message}`;
     }
   }
 
