@@ -52,3 +52,9 @@ fi
 if [ -f web_map/package.json ]; then
   (cd web_map && npm run --silent build)
 fi
+# The independent Node.js checkers the tests compare against (asl-validator, copc.js): the tests
+# fail, never skip, without them.
+if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+  echo "installing the test suite's Node.js checkers (tests/node)"
+  (cd tests/node && npm ci --no-audit --no-fund --silent && touch node_modules)
+fi

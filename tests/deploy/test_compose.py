@@ -51,11 +51,13 @@ def test_dockerfile_copies_existing_paths() -> None:
         assert (ROOT / src).exists() or (ROOT / "web_map" / src).exists(), src
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
 def test_docker_compose_config_when_available() -> None:
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip("docker compose plugin not installed")
+    # The one justified skip: docker compose is an operator's deployment tool, not a service of
+    # ours, and Debian bookworm packages no compose v2 plugin; the tests above check the same file.
+    docker = shutil.which("docker")
+    probe = docker and subprocess.run([docker, "compose", "version"], capture_output=True)
+    if not probe or probe.returncode != 0:
+        pytest.skip("no docker compose plugin on this machine (the tests above check the file)")
     res = subprocess.run(
         ["docker", "compose", "config", "--quiet"], cwd=ROOT, capture_output=True, text=True
     )

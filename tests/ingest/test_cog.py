@@ -24,7 +24,7 @@ from ingest.convert import (
 )
 from ingest.validate import ValidationResult, validate_cog
 
-pytestmark = pytest.mark.skipif(not RGB_TIF.is_file(), reason="shared sample data missing")
+pytestmark = pytest.mark.usefixtures("shared_data")  # missing sample data fails the tests
 
 
 def assert_same_raster(src: Path, dst: Path) -> None:
@@ -107,8 +107,8 @@ def test_force_reencodes_an_existing_cog(tmp_path: Path) -> None:
     assert_same_raster(S2_COG, dst)
 
 
-@pytest.mark.skipif(not S2_JP2.is_file(), reason="JPEG2000 sample missing")
 def test_sentinel2_jpeg2000_band_becomes_a_cog(tmp_path: Path) -> None:
+    assert S2_JP2.is_file(), f"JPEG2000 sample missing: {S2_JP2}"
     dst = tmp_path / "B01.tif"
     result = to_cog(S2_JP2, dst)
     assert not result.copied and result.dtype == "uint16"

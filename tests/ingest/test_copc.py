@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from ingest.convert import (
 )
 from ingest.validate import ValidationResult, validate_copc
 from ingest.validate.copc import read_hierarchy
+from tests.node_tools import node_module
 
-pytestmark = pytest.mark.skipif(not LAS_DIR.is_dir(), reason="shared sample data missing")
+pytestmark = pytest.mark.usefixtures("shared_data")  # missing sample data fails the tests
 
 SAMPLES = ["autzen_trim.las", "autzen_trim.laz", "1.2-with-color.las", "test1_4.las",
            "mvk-thin.las", "1_4_w_evlr.laz"]  # fmt: skip
@@ -334,32 +335,16 @@ COPCJS_SCRIPT = Path(__file__).with_name("copcjs_read.cjs")
 
 
 @pytest.fixture(scope="session")
-def copcjs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder where ``require("copc")`` works; skip when node/npm or the package are missing."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node/npm not available")
-    for folder in (Path("/tmp/copcjs"), tmp_path_factory.getbasetemp() / "copcjs"):
-        if (folder / "node_modules" / "copc").is_dir():
-            return folder
-    folder = tmp_path_factory.getbasetemp() / "copcjs"
-    folder.mkdir(exist_ok=True)
-    try:
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder), "copc"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-    except (subprocess.SubprocessError, OSError):
-        pytest.skip("npm could not install the copc package (offline?)")
-    return folder
+def copcjs() -> Path:
+    """The node_modules folder holding copc.js (tests/node, installed by setup)."""
+    return node_module("copc").parent
 
 
 @pytest.mark.parametrize("name", ["autzen_trim.las", "mvk-thin.las", "1.2-with-color.las"])
 def test_copcjs_reads_our_output(name: str, converted: dict[str, Path], copcjs: Path) -> None:
-    script = copcjs / COPCJS_SCRIPT.name
-    shutil.copyfile(COPCJS_SCRIPT, script)
     run = subprocess.run(
-        ["node", str(script), str(converted[name])],
-        capture_output=True, text=True, timeout=60, cwd=copcjs,
+        ["node", str(COPCJS_SCRIPT), str(converted[name])],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NODE_PATH": str(copcjs)},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)

@@ -15,7 +15,7 @@ from ingest.convert._lasread import convert_records, inspect_las, read_records
 from ingest.convert._parallel import Workers
 from ingest.convert._stats import PointStats
 
-pytestmark = pytest.mark.skipif(not LAS_DIR.is_dir(), reason="shared sample data missing")
+pytestmark = pytest.mark.usefixtures("shared_data")  # missing sample data fails the tests
 
 
 def _reference(path: Path) -> np.ndarray:

@@ -21,7 +21,7 @@ from ingest.convert import (
     pointcloud_metadata,
 )
 
-pytestmark = pytest.mark.skipif(not LAS_DIR.is_dir(), reason="shared sample data missing")
+pytestmark = pytest.mark.usefixtures("shared_data")  # missing sample data fails the tests
 SCHEMAS = DATA / "stac-schemas"
 
 
@@ -109,8 +109,7 @@ def test_no_crs_gives_no_footprint() -> None:
 
 @pytest.mark.parametrize("name", ["mvk-thin.las", "autzen_trim.laz", "test1_4.las"])
 def test_properties_validate_against_the_extension_schemas(name: str) -> None:
-    if not SCHEMAS.is_dir():
-        pytest.skip("offline STAC schemas missing")
+    assert SCHEMAS.is_dir(), f"offline STAC schemas missing: {SCHEMAS}"
     meta = pointcloud_metadata(LAS_DIR / name)
     item = {
         "type": "Feature",

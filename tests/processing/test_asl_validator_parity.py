@@ -1,17 +1,12 @@
 """Our validator agrees with the npm ``asl-validator`` on valid and invalid documents.
 
-Needs Node.js (skipped without it). asl-validator is looked up in
-``$STACWORKS_ASL_VALIDATOR_DIR``, ``/tmp/aslv`` and ``~/.cache/stacworks/asl-validator``; when
-absent, it is installed into the last one with ``npm i asl-validator@4`` (unless
-``STACWORKS_NO_NPM`` is set); the test is skipped if that fails.
+asl-validator comes from tests/node (installed by deploy/scripts/setup.sh); the test fails when
+Node.js or the package is missing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,10 +14,9 @@ from typing import Any
 import pytest
 
 from processing.asl import validate
+from tests.node_tools import node_module
 
 from .asl_helpers import arn, machine, task
-
-CACHE = Path.home() / ".cache" / "stacworks" / "asl-validator"
 
 SCRIPT = """
 const validator = require(process.argv[1]);
@@ -31,39 +25,9 @@ console.log(JSON.stringify(docs.map((d) => validator(d).isValid)));
 """
 
 
-def _module_dir() -> Path | None:
-    candidates = [os.environ.get("STACWORKS_ASL_VALIDATOR_DIR"), "/tmp/aslv", str(CACHE)]
-    for base in filter(None, candidates):
-        module = Path(base) / "node_modules" / "asl-validator"
-        if (module / "package.json").is_file():
-            return module
-    return None
-
-
 @pytest.fixture(scope="module")
 def asl_validator() -> Path:
-    if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed")
-    module = _module_dir()
-    if module is None and shutil.which("npm") and not os.environ.get("STACWORKS_NO_NPM"):
-        CACHE.mkdir(parents=True, exist_ok=True)
-        command = [
-            "npm",
-            "i",
-            "--prefix",
-            str(CACHE),
-            "--no-audit",
-            "--no-fund",
-            "--fetch-retries=1",
-            "--fetch-timeout=20000",
-            "asl-validator@4",
-        ]
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            subprocess.run(command, capture_output=True, timeout=90, check=True)
-        module = _module_dir()
-    if module is None:
-        pytest.skip("asl-validator is not installed and could not be installed with npm")
-    return module
+    return node_module("asl-validator")
 
 
 def their_verdicts(module: Path, documents: list[Any]) -> list[bool]:

@@ -102,13 +102,9 @@ class ConsoleLog:
     def on_pageerror(self, exc: Any) -> None:
         self.errors.append((f"uncaught: {exc}", ""))
 
-    def unexpected(self, allowed_404: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-        """Errors other than a 404 of an optional service that is not there."""
-        return [
-            (text, url)
-            for text, url in self.errors
-            if not ("404" in text and any(url.startswith(a) for a in allowed_404))
-        ]
+    def unexpected(self) -> list[tuple[str, str]]:
+        """Every error: each service is part of the server, so even a 404 is one."""
+        return list(self.errors)
 
 
 @pytest.fixture
@@ -125,15 +121,6 @@ def page(browser: Any) -> Iterator[Any]:
         yield p
     finally:
         context.close()
-
-
-def missing_services(base: str) -> tuple[str, ...]:
-    """URL prefixes of optional services that answer 404 (not built into this server yet)."""
-    out = []
-    for path in ("/processes", "/jobs", "/ingest/", "/tiles/"):
-        if httpx.get(f"{base}{path}", timeout=30).status_code == 404:
-            out.append(f"{base}{path.rstrip('/')}")
-    return tuple(out)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.harness import ROOT, stacworks
-from tests.web_map.conftest import WebTiles, missing_services
+from tests.web_map.conftest import WebTiles
 
 pytestmark = pytest.mark.browser
 
@@ -98,7 +98,7 @@ def test_page_loads_without_console_errors(page: Any, web_url: str, artifacts: P
         assert page.locator(f'[data-testid="{testid}"]').count() == 1, testid
     page.wait_for_timeout(500)
     shot(page, artifacts, "01-loaded")
-    assert page.console_log.unexpected(missing_services(web_url)) == []
+    assert page.console_log.unexpected() == []
 
 
 def test_search_by_extent_and_dates(page: Any, web_url: str, artifacts: Path) -> None:
@@ -130,7 +130,7 @@ def test_search_by_extent_and_dates(page: Any, web_url: str, artifacts: Path) ->
     search(page, "2001-01-01", "2001-12-31")
     assert page.locator('[data-testid="result-item"]').count() == 0
     assert "No items match" in page.text_content(".summary")
-    assert page.console_log.unexpected(missing_services(web_url)) == []
+    assert page.console_log.unexpected() == []
 
 
 def test_selection_survives_reload(page: Any, web_url: str, artifacts: Path) -> None:
@@ -190,11 +190,6 @@ def test_url_restores_the_view(page: Any, browser: Any, web_url: str, artifacts:
         other.context.close()
 
 
-def tiles_or_skip(base: str) -> None:
-    if httpx.get(f"{base}/tiles/", timeout=30).status_code == 404:
-        pytest.skip("/tiles answers 404: the tile service is not part of this server yet")
-
-
 def watch_tiles(page: Any) -> list[tuple[str, int, str]]:
     seen: list[tuple[str, int, str]] = []
     page.on(
@@ -215,7 +210,6 @@ def ok_pngs(seen: list[tuple[str, int, str]], part: str = "") -> list[str]:
 def test_preview_fetches_tiles_and_layer_urls(
     page: Any, web_url: str, web_tiles: WebTiles, artifacts: Path
 ) -> None:
-    tiles_or_skip(web_url)
     seen = watch_tiles(page)
     w, s, e, n = web_tiles.bbox
     page.goto(f"{web_url}/?c={(w + e) / 2:.4f},{(s + n) / 2:.4f}&z=7")
@@ -261,39 +255,29 @@ def test_preview_fetches_tiles_and_layer_urls(
     assert ok_pngs(seen, f"/collections/{cid}/tiles/")
     wait_loaded(page)
     shot(page, artifacts, "06-layers")
-    assert page.console_log.unexpected(missing_services(web_url)) == []
+    assert page.console_log.unexpected() == []
 
 
-def ndvi_process_or_skip(base: str, env: dict[str, str]) -> str:
-    """The NDVI process id; registers the shipped algorithms first when none is listed."""
-    listing = httpx.get(f"{base}/processes", timeout=30)
-    if listing.status_code == 404:
-        pytest.skip("/processes answers 404: the processing service is not part of this server yet")
-    listing.raise_for_status()
+def ndvi_process(base: str, env: dict[str, str]) -> str:
+    """The shipped NDVI algorithm's process id; registers the shipped algorithms when unlisted."""
 
-    def find() -> str | None:
-        ids = [p["id"] for p in httpx.get(f"{base}/processes", timeout=30).json()["processes"]]
-        # Prefer the shipped algorithm itself: other tests register workflows that chain NDVI.
-        for wanted in ("algorithm:ndvi", "ndvi"):
-            if wanted in ids:
-                return wanted
-        return next((i for i in ids if "ndvi" in i.lower() and "composite" not in i), None)
+    def ids() -> list[str]:
+        listing = httpx.get(f"{base}/processes", timeout=30)
+        assert listing.status_code == 200, listing.text
+        return [p["id"] for p in listing.json()["processes"]]
 
-    found = find()
-    shipped = sorted((ROOT / "algorithms").glob("*.yaml"))
-    if found is None and shipped:
-        stacworks("algorithm", "register", "--replace", *map(str, shipped), env=env, check=False)
-        found = find()
-    if found is None:
-        pytest.skip("the processes service lists no NDVI process")
-    return found
+    # The shipped algorithm itself: other tests register workflows that chain NDVI.
+    if "algorithm:ndvi" not in ids():
+        shipped = sorted((ROOT / "algorithms").glob("*.yaml"))
+        stacworks("algorithm", "register", "--replace", *map(str, shipped), env=env)
+    assert "algorithm:ndvi" in ids(), ids()
+    return "algorithm:ndvi"
 
 
 def test_ndvi_workflow_on_two_items(
     page: Any, web_url: str, web_tiles: WebTiles, stacworks_env: dict[str, str], artifacts: Path
 ) -> None:
-    process_id = ndvi_process_or_skip(web_url, stacworks_env)
-    tiles_or_skip(web_url)
+    process_id = ndvi_process(web_url, stacworks_env)
     seen = watch_tiles(page)
     w, s, e, n = web_tiles.bbox
     page.goto(f"{web_url}/?c={(w + e) / 2:.4f},{(s + n) / 2:.4f}&z=7")

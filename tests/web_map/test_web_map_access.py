@@ -47,8 +47,6 @@ def secured_web(
     env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true"}
     log = tmp_path_factory.mktemp("web-map-access") / "serve.log"
     with serve(env, log=log) as base:
-        if httpx.get(f"{base}/tiles/", timeout=30).status_code == 404:
-            pytest.skip("/tiles answers 404: the tile service is not part of this server yet")
         r = httpx.put(
             f"{base}/admin/collections/{web_tiles.collection}/visibility",
             json={"visibility": "private"},
