@@ -322,13 +322,15 @@ def test_parallel_branches_run_concurrently() -> None:
 
 def test_parallel_failure_cancels_siblings_and_can_be_caught(recorder: EventRecorder) -> None:
     sibling_cancelled = threading.Event()
+    slow_started = threading.Event()
 
     def slow(params: Any, ctx: TaskContext) -> None:
+        slow_started.set()
         if ctx.cancel.wait(10):
             sibling_cancelled.set()
 
     def boom(params: Any) -> None:
-        time.sleep(0.05)
+        assert slow_started.wait(10)  # fail only once the sibling is running
         raise AslError("Boom", "branch 1 failed")
 
     definition = machine(
@@ -342,12 +344,11 @@ def test_parallel_failure_cancels_siblings_and_can_be_caught(recorder: EventReco
         },
         Done={"Type": "Succeed"},
     )
-    started = time.monotonic()
     result = execute(
         definition, {"x": 1}, runners={arn("slow"): slow, arn("boom"): boom}, events=recorder
     )
     assert result.output == {"x": 1, "error": {"Error": "Boom", "Cause": "branch 1 failed"}}
-    assert sibling_cancelled.is_set() and time.monotonic() - started < 2
+    assert sibling_cancelled.is_set()  # cancelled, not left to wait out its 10 s
     assert "ParallelStateFailed" in recorder.types()
 
 
@@ -393,6 +394,5 @@ def test_map_cancellation_reaches_every_iteration() -> None:
     threading.Thread(target=trigger, daemon=True).start()
     definition, items = map_of(9, MaxConcurrency=3)
     sm = StateMachine(definition, runners={arn("w"): wait_forever}, max_workers=3)
-    started = time.monotonic()
     result = sm.execute(items, cancel=cancel)
-    assert result.status == "ABORTED" and time.monotonic() - started < 2
+    assert result.status == "ABORTED"

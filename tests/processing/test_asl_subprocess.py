@@ -129,7 +129,7 @@ def test_task_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     started = time.monotonic()
     result = execute(definition, runners={ECS: SubprocessTaskRunner(kill_grace_seconds=1)})
     assert (result.status, result.error) == ("FAILED", "States.Timeout")
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 20  # not the 30 s of the sleep
     assert gone(read_pid(tmp_path / "parent")) and gone(read_pid(tmp_path / "child"))
 
 
@@ -141,7 +141,7 @@ def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(TaskTimeout):
         run_command(["sh", "-c", script], timeout_seconds=0.3, kill_grace_seconds=0.3)
-    assert 0.5 < time.monotonic() - started < 3
+    assert 0.5 < time.monotonic() - started < 20  # timeout + grace, not the 30 s of the sleep
     assert gone(read_pid(tmp_path / "parent")) and gone(read_pid(tmp_path / "child"))
 
 
@@ -156,7 +156,7 @@ def test_cancelling_the_execution_kills_the_process(tmp_path: Path) -> None:
     result = execute(
         definition, runners={ECS: SubprocessTaskRunner(kill_grace_seconds=1)}, cancel=cancel
     )
-    assert result.status == "ABORTED" and time.monotonic() - started < 4
+    assert result.status == "ABORTED" and time.monotonic() - started < 20  # not the 30 s sleep
     assert gone(read_pid(pidfile))
 
 
@@ -166,7 +166,7 @@ def test_background_stragglers_are_killed_when_the_task_ends(tmp_path: Path) -> 
         run_command(["sh", "-c", f"sleep 30 & echo $! > {tmp_path}/child"], kill_grace_seconds=0.5)
         == 0
     )
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 20  # not the 30 s of the sleep
     assert gone(read_pid(tmp_path / "child"))
 
 

@@ -109,6 +109,15 @@ def test_cancel_stops_the_processes(api: httpx.Client, algorithms: None,
     assert api.get(f"/jobs/{job}/results").status_code == 409
 
 
+def _slow_started(marker: Path) -> bool:
+    return "Slow" in (marker.read_text() if marker.exists() else "")
+
+
+def _succeeded(client: httpx.Client, job: str, state: str) -> bool:
+    events = client.get(f"/jobs/{job}/history").json()["events"]
+    return any(e["type"] == "TaskSucceeded" and e["state_name"] == state for e in events)
+
+
 def test_server_restart_resumes_without_rerunning_finished_tasks(
     stacworks_env: dict[str, str], algorithms: None, processing_data: ProcessingData,
     tmp_path: Path,
@@ -123,11 +132,11 @@ def test_server_restart_resumes_without_rerunning_finished_tasks(
             httpx.Client(base_url=base, timeout=30) as client:
         _workflow(client, "two-steps", definition)
         job = start_job(client, "two-steps", {"items": [f"{d.s2}/{d.s2_item}"]})
+        # Kill once Slow runs and Fast's success is in the stored history (what a resume reads).
         deadline = time.monotonic() + 30
-        while "Slow" not in (marker.read_text() if marker.exists() else ""):
-            assert time.monotonic() < deadline, "the slow step did not start"
+        while not (_slow_started(marker) and _succeeded(client, job, "Fast")):
+            assert time.monotonic() < deadline, "the slow step did not start after Fast succeeded"
             time.sleep(0.1)
-        time.sleep(0.5)  # the fast step's success is flushed before Slow starts; be generous
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     orphan = int(Path(f"{marker}.pids").read_text().split()[-1])
