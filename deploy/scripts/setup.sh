@@ -45,6 +45,12 @@ if [ ! -x .venv-validator/bin/stac-api-validator ]; then
   "$UV" venv -q -p "$PY" .venv-validator
   "$UV" pip install -q -p .venv-validator/bin/python stac-api-validator==0.6.8
 fi
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  # checkov pins packaging/boto3 versions older than ours: its own virtualenv, like the validator.
+  echo "installing checkov (its own virtualenv; lints deploy/aws)"
+  "$UV" venv -q -p "$PY" .venv-checkov
+  "$UV" pip install -q -p .venv-checkov/bin/python checkov==3.3.30
+fi
 if [ -f web_map/package.json ] && [ ! -d web_map/node_modules ]; then
   echo "installing the web map's npm packages"
   (cd web_map && npm ci --no-audit --no-fund --silent)
