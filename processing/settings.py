@@ -27,6 +27,11 @@ class ProcessingSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STACWORKS_PROCESSING_", extra="ignore")
 
+    backend: Literal["local", "aws"] = Field(
+        default="local",
+        description="Where jobs run: the built-in executor, or Step Functions + ECS Fargate "
+        "(settings STACWORKS_PROCESSING_AWS_*, processing/aws/settings.py; needs an S3 store).",
+    )
     work_dir: Path | None = Field(
         default=None,
         description="Where task inputs and outputs are staged "
