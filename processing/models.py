@@ -1,8 +1,10 @@
 """Processing's own tables (schema ``stacworks``): algorithms, workflow versions, executions and
 everything an execution leaves behind (history events, task runs, log lines).
 
-The Alembic revision ``0003_processing`` creates them; :mod:`processing.store` reads and writes
-them with bound SQL. Declared here so the schema has one description beside the catalog's.
+The Alembic revisions (``0003_processing`` and later) create them; :mod:`processing.store`
+reads and writes them with bound SQL. Declared here, beside the code that owns them, as the
+schema's description: ``tests/catalog/test_schema_drift.py`` fails when a migration and these
+models disagree (see :mod:`catalog.schema`), so change both together.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Text,
     func,
@@ -43,7 +46,9 @@ class AlgorithmRow(Base):
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     version: Mapped[str] = mapped_column(Text, primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class WorkflowRow(Base):
@@ -54,14 +59,18 @@ class WorkflowRow(Base):
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(Text)
 
 
 class ExecutionRow(Base):
     """A job: what ran (a snapshot of the definition), on what, how it is going or ended."""
 
     __tablename__ = "processing_executions"
+    __table_args__ = (Index("processing_executions_status", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     process_id: Mapped[str] = mapped_column(Text)
@@ -77,12 +86,17 @@ class ExecutionRow(Base):
     cause: Mapped[str | None] = mapped_column(Text)
     run: Mapped[int] = mapped_column(Integer, server_default="0")
     owner: Mapped[str | None] = mapped_column(Text)
+    principal: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class HistoryEventRow(Base):
@@ -108,6 +122,7 @@ class TaskRunRow(Base):
     """One attempt of one Task: the algorithm, the process's exit, its size, time and cost."""
 
     __tablename__ = "processing_task_runs"
+    __table_args__ = (Index("processing_task_runs_execution", "execution_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     execution_id: Mapped[str] = mapped_column(
@@ -138,6 +153,7 @@ class LogLineRow(Base):
     """One line a task printed (or a message the runner logged about it)."""
 
     __tablename__ = "processing_logs"
+    __table_args__ = (Index("processing_logs_execution", "execution_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     execution_id: Mapped[str] = mapped_column(

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, text
 
-from catalog.models import SCHEMA, Base
+from catalog.schema import SCHEMA, include_name, target_metadata
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or ""
@@ -12,9 +12,11 @@ with engine.begin() as connection:
     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        # Every part's models: `alembic revision --autogenerate` starts from their difference.
+        target_metadata=target_metadata(),
         version_table_schema=SCHEMA,
         include_schemas=True,
+        include_name=include_name,
     )
     context.run_migrations()
 engine.dispose()
