@@ -12,13 +12,15 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import psycopg
-from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette._utils import get_route_path
 from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound
@@ -29,7 +31,7 @@ from catalog.settings import CatalogSettings
 from catalog.validation import storable_input
 from objectstore import ObjectStore, store_from_settings
 from objectstore.settings import StoreSettings, load_settings
-from processing.algorithms import AlgorithmSpec, algorithm_from_document
+from processing.algorithms import AlgorithmRegistry, AlgorithmSpec, algorithm_from_document
 from processing.db import Database
 from processing.errors import (
     STATUS_CODES,
@@ -40,17 +42,28 @@ from processing.errors import (
 )
 from processing.executions import ExecutionManager, Process
 from processing.settings import ProcessingSettings
-from processing.store import FINISHED
-from processing.workflows import WorkflowSpec, workflow_from_document
+from processing.store import FINISHED, ExecutionStore
+from processing.workflows import WorkflowSpec, WorkflowStore, workflow_from_document
 
-__all__ = ["ROOT_PATHS", "RootPaths", "create_processes_app"]
+__all__ = [
+    "ROOT_PATHS",
+    "AlgorithmsRouter",
+    "DuplicateRequest",
+    "EstimateRequest",
+    "ExecuteRequest",
+    "ExecutionBackend",
+    "JobsRouter",
+    "ProcessesFactory",
+    "ProcessesRouter",
+    "RootPaths",
+    "WorkflowsRouter",
+    "create_processes_app",
+    "jobs_policy",
+]
 
 #: The root paths this service answers on.
 ROOT_PATHS = ("/processes", "/jobs", "/workflows", "/algorithms")
 _FOLLOW_POLL_SECONDS = 0.3
-#: A JSON request body of any shape: documents are validated by our own models, so that errors
-#: name the document's fields rather than FastAPI's.
-Json = Annotated[Any, Body()]
 
 
 class RootPaths(BaseRoute):
@@ -108,11 +121,38 @@ def add_exception_handlers(app: FastAPI) -> None:
         return _problem(400, InvalidInput.type_uri, InvalidInput.title, f"{loc}: {err['msg']}")
 
 
+class ExecutionBackend(Protocol):
+    """What the jobs API needs from whatever runs its jobs.
+
+    :class:`processing.executions.ExecutionManager` is the local back end (ASL interpreted in
+    this process's threads, tasks as local processes). Another back end (AWS Step Functions +
+    ECS, ``processing/aws/``) provides the same attributes and methods and is passed to
+    :class:`ProcessesFactory` as ``manager``; the routes never build or reach behind it.
+    """
+
+    dsn: str
+    executions: ExecutionStore
+    workflows: WorkflowStore
+    algorithms: AlgorithmRegistry
+
+    def start(self) -> None: ...
+    def shutdown(self, timeout: float = 10.0) -> None: ...
+    def process(self, process_id: str) -> Process: ...
+    def processes(self) -> list[Process]: ...
+    def resolve_items(self, inputs: Mapping[str, Any], stac_url: str | None,
+                      readable: set[str] | None = None) -> list[Any]: ...
+    def submit(self, process_id: str, inputs: Any, *, stac_url: str | None,
+               principal: str | None = None,
+               readable: set[str] | None = None) -> dict[str, Any]: ...
+    def cancel(self, execution_id: str, wait: float = 15.0) -> dict[str, Any]: ...
+    def estimate(self, process_id: str, item_count: int) -> dict[str, Any]: ...
+
+
 #: Workflow versions are PostgreSQL integers: a larger one is a 422 naming it, not a 500.
 WorkflowVersion = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
-def jobs_policy(manager: ExecutionManager) -> RoleGate:
+def jobs_policy(manager: ExecutionBackend) -> RoleGate:
     """Who may do what in the jobs API; a job is visible to its owner and admins only."""
 
     def error(denied: Denied) -> JSONResponse:
@@ -196,7 +236,7 @@ def _process_description(process: Process, base: str) -> dict[str, Any]:
 class JobsService:
     """The endpoints' logic, on an :class:`ExecutionManager` (the seam tests swap)."""
 
-    def __init__(self, manager: ExecutionManager) -> None:
+    def __init__(self, manager: ExecutionBackend) -> None:
         self.manager = manager
 
     def progress(self, row: Mapping[str, Any]) -> tuple[int, dict[str, dict[str, int]]]:
@@ -319,6 +359,358 @@ class JobsService:
                 time.sleep(_FOLLOW_POLL_SECONDS)
 
 
+# -- request bodies (typed, so the OpenAPI document describes them) -------------------------
+
+
+class ExecuteRequest(BaseModel):
+    """``POST /processes/{id}/execution``: the inputs (OGC style) and the response mode.
+
+    The inputs may also be given at the top level (``{"items": [...]}``), as earlier clients do.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    inputs: dict[str, Any] | None = Field(
+        default=None, description="items, collection + ids, search, parameters (see the process)."
+    )
+    response: str | None = Field(default=None, description="OGC response mode (ignored).")
+
+    def job_inputs(self) -> dict[str, Any]:
+        return self.inputs if self.inputs is not None else dict(self.model_extra or {})
+
+
+class EstimateRequest(BaseModel):
+    """``POST /processes/{id}/estimate``: an item count, or the inputs to count items from."""
+
+    item_count: Annotated[int | None, Field(strict=True, ge=0, le=2**31 - 1)] = None
+    inputs: dict[str, Any] | None = None
+
+
+class DuplicateRequest(BaseModel):
+    """``POST /workflows/{id}/duplicate``: the copy's id and, optionally, the version to copy."""
+
+    id: str = Field(min_length=1, description="The new workflow's id.")
+    version: Annotated[int | None, Field(strict=True, ge=1, le=2**31 - 1)] = None
+
+
+#: Workflow and algorithm documents are checked by our own models (WorkflowSpec, AlgorithmSpec)
+#: so that errors name the document's fields; the OpenAPI document still says they are objects.
+WorkflowDocument = Annotated[dict[str, Any], Body(
+    description="A workflow: an ASL document, or {definition: ASL, title, collection, ...}.")]
+AlgorithmDocument = Annotated[dict[str, Any], Body(
+    description="An algorithm registration: name, version, image or command, cpu, memory.")]
+
+
+# -- routers: one small object per resource, its parts as attributes ------------------------
+
+
+@dataclass
+class _Routes:
+    """A router over one back end; creating it registers its routes (titiler's manner)."""
+
+    manager: ExecutionBackend
+    router: APIRouter = field(default_factory=APIRouter)
+
+    def __post_init__(self) -> None:
+        self.register_routes()
+
+    def register_routes(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class ProcessesRouter(_Routes):
+    """``/processes``: OGC API - Processes Part 1 listing, description, execution, estimate.
+
+    ``access`` checks that a job's output collection is writable by its caller; None means
+    access control is off (every caller is then an admin anyway).
+    """
+
+    access: Access | None = None
+    service: JobsService | None = None
+
+    def register_routes(self) -> None:
+        manager, access = self.manager, self.access
+        service = self.service or JobsService(manager)
+
+        @self.router.get("/processes")
+        def list_processes(request: Request) -> dict[str, Any]:
+            base = _base(request)
+            return {"processes": [_process_summary(p, base) for p in manager.processes()],
+                    "links": [{"href": f"{base}/processes", "rel": "self"}]}
+
+        @self.router.get("/processes/{process_id}")
+        def get_process(process_id: str, request: Request) -> dict[str, Any]:
+            return _process_description(manager.process(process_id), _base(request))
+
+        @self.router.post("/processes/{process_id}/execution", status_code=201)
+        def execute(process_id: str, request: Request, body: ExecuteRequest) -> JSONResponse:
+            base = _base(request)
+            principal = principal_of(request)
+            if access is not None and not principal.admin:
+                # outputs may only land where the caller may write
+                output = manager.process(process_id).workflow.collection
+                if access.store.collection_exists(output) and not access.store.can_write(
+                    principal, output
+                ):
+                    raise Denied(403, f"no write access to the output collection {output!r}")
+            row = manager.submit(process_id, body.job_inputs(), stac_url=f"{base}/stac",
+                                 principal=principal.id if not principal.unrestricted else None,
+                                 readable=readable_of(request))
+            info = service.status_info(row, base, detail=False)
+            return JSONResponse(info, status_code=201,
+                                headers={"Location": f"{base}/jobs/{row['id']}"})
+
+        @self.router.post("/processes/{process_id}/estimate")
+        def estimate(process_id: str, request: Request, body: EstimateRequest) -> dict[str, Any]:
+            count = body.item_count
+            if count is None:
+                count = len(manager.resolve_items(body.inputs or {}, None, readable_of(request)))
+            return manager.estimate(process_id, count)
+
+
+@dataclass
+class JobsRouter(_Routes):
+    """``/jobs``: status, dismissal, results, history and logs (followed as NDJSON)."""
+
+    service: JobsService | None = None
+
+    def register_routes(self) -> None:
+        manager = self.manager
+        service = self.service or JobsService(manager)
+
+        @self.router.get("/jobs")
+        def list_jobs(
+            request: Request,
+            status: Annotated[list[str] | None, Query(description="Filter by status.")] = None,
+            processID: Annotated[list[str] | None, Query(description="Filter by process.")] = None,  # noqa: N803
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+            offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # PostgreSQL's bigint
+        ) -> dict[str, Any]:
+            base = _base(request)
+            principal = principal_of(request)
+            rows = manager.executions.find(
+                status=status, process_id=processID, limit=limit, offset=offset,
+                principal=True if principal.admin else principal.id or "",
+            )
+            return {"jobs": [service.status_info(r, base, detail=False) for r in rows],
+                    "links": [{"href": f"{base}/jobs", "rel": "self"}]}
+
+        @self.router.get("/jobs/{job_id}")
+        def get_job(job_id: str, request: Request) -> dict[str, Any]:
+            return service.status_info(manager.executions.get(job_id), _base(request),
+                                       detail=True)
+
+        @self.router.delete("/jobs/{job_id}")
+        def dismiss_job(job_id: str, request: Request) -> dict[str, Any]:
+            return service.status_info(manager.cancel(job_id), _base(request), detail=True)
+
+        @self.router.get("/jobs/{job_id}/results")
+        def job_results(job_id: str) -> dict[str, Any]:
+            return service.results(job_id)
+
+        @self.router.get("/jobs/{job_id}/history")
+        def job_history(job_id: str) -> dict[str, Any]:
+            manager.executions.get(job_id)
+            return {"jobID": job_id, "events": manager.executions.events(job_id)}
+
+        @self.router.get("/jobs/{job_id}/logs", response_model=None)
+        def job_logs(
+            job_id: str,
+            task: Annotated[int | None, Query(description="Only this task run.")] = None,
+            follow: Annotated[bool, Query(description="Stream NDJSON until the job ends.")] = False,
+            after: Annotated[int, Query(ge=0, description="Lines after this id.")] = 0,
+        ) -> dict[str, Any] | StreamingResponse:
+            if follow:
+                manager.executions.get(job_id)
+                return StreamingResponse(service.follow(job_id, task, after),
+                                         media_type="application/x-ndjson")
+            return service.logs(job_id, task)
+
+
+def _owner_id(request: Request) -> str | None:
+    principal = principal_of(request)
+    return None if principal.unrestricted else principal.id
+
+
+@dataclass
+class WorkflowsRouter(_Routes):
+    """``/workflows``: versioned ASL workflows; shared for reading, changed by owner or admin."""
+
+    def may_change(self, request: Request, workflow_id: str) -> None:
+        """Workflows are shared for reading and running; changing one is for its owner (the
+        key that created it) and admins, so nobody rewrites what another runs."""
+        principal = principal_of(request)
+        if principal.admin:  # admins, and every request with access control off
+            return
+        if self.manager.workflows.owner(workflow_id) != principal.id:
+            raise Denied(403, f"only the owner of workflow {workflow_id!r} or an admin may "
+                              "change it")
+
+    def register_routes(self) -> None:
+        workflows, may_change = self.manager.workflows, self.may_change
+
+        def doc(spec: WorkflowSpec) -> dict[str, Any]:
+            return spec.model_dump(mode="json")
+
+        @self.router.get("/workflows")
+        def list_workflows() -> dict[str, Any]:
+            return {"workflows": [doc(w) for w in workflows.latest()]}
+
+        @self.router.post("/workflows", status_code=201)
+        def create_workflow(request: Request, body: WorkflowDocument,
+                            id: str | None = None) -> dict[str, Any]:  # noqa: A002
+            spec = workflow_from_document(body, workflow_id=id)
+            return doc(workflows.create(spec, _owner_id(request)))
+
+        @self.router.post("/workflows/import", status_code=201)
+        def import_workflow(request: Request, body: WorkflowDocument,
+                            id: str) -> dict[str, Any]:  # noqa: A002
+            spec = workflow_from_document(body, workflow_id=id)
+            return doc(workflows.create(spec, _owner_id(request)))
+
+        @self.router.get("/workflows/{workflow_id}")
+        def get_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:
+            return doc(workflows.get(workflow_id, version))
+
+        @self.router.get("/workflows/{workflow_id}/versions")
+        def workflow_versions(workflow_id: str) -> dict[str, Any]:
+            return {"versions": [doc(w) for w in workflows.versions(workflow_id)]}
+
+        @self.router.put("/workflows/{workflow_id}")
+        def update_workflow(request: Request, workflow_id: str,
+                            body: WorkflowDocument) -> dict[str, Any]:
+            may_change(request, workflow_id)
+            spec = workflow_from_document(body, workflow_id=workflow_id)
+            return doc(workflows.update(workflow_id, spec))
+
+        @self.router.post("/workflows/{workflow_id}/duplicate", status_code=201)
+        def duplicate_workflow(request: Request, workflow_id: str,
+                               body: DuplicateRequest) -> dict[str, Any]:
+            return doc(workflows.duplicate(workflow_id, body.id, body.version,
+                                           _owner_id(request)))
+
+        @self.router.delete("/workflows/{workflow_id}", status_code=204)
+        def delete_workflow(request: Request, workflow_id: str) -> None:
+            may_change(request, workflow_id)
+            workflows.delete(workflow_id)
+
+        @self.router.get("/workflows/{workflow_id}/asl")
+        def export_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:
+            return workflows.get(workflow_id, version).definition
+
+
+@dataclass
+class AlgorithmsRouter(_Routes):
+    """``/algorithms``: registered algorithm versions (admins change them: they run commands)."""
+
+    def register_routes(self) -> None:
+        algorithms = self.manager.algorithms
+
+        def doc(spec: AlgorithmSpec) -> dict[str, Any]:
+            return spec.model_dump(mode="json")
+
+        @self.router.get("/algorithms")
+        def list_algorithms() -> dict[str, Any]:
+            return {"algorithms": [doc(a) for a in algorithms.latest()]}
+
+        @self.router.post("/algorithms", status_code=201)
+        def register_algorithm(body: AlgorithmDocument, replace: bool = False) -> dict[str, Any]:
+            spec = algorithm_from_document(body)
+            return doc(algorithms.register(spec, replace=replace))
+
+        @self.router.get("/algorithms/{name}")
+        def get_algorithm(name: str, version: str | None = None) -> dict[str, Any]:
+            return doc(algorithms.get(name, version))
+
+        @self.router.get("/algorithms/{name}/versions")
+        def algorithm_versions(name: str) -> dict[str, Any]:
+            return {"versions": [doc(a) for a in algorithms.versions(name)]}
+
+        @self.router.delete("/algorithms/{name}", status_code=204)
+        def delete_algorithm(name: str, version: str | None = None) -> None:
+            algorithms.delete(name, version)
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessesFactory:
+    """The jobs service as one object whose attributes are its seams; :meth:`create_app`
+    builds the FastAPI app (route ``ROOT_PATHS`` to it with :class:`RootPaths`).
+
+    Seams:
+        manager: whatever runs the jobs (:class:`ExecutionBackend`). :meth:`local` builds the
+            local :class:`ExecutionManager`; another back end (AWS Step Functions + ECS in
+            ``processing/aws/``) constructs its own manager and passes it here, and every route,
+            the access policy and the job ownership rule work on it unchanged. The app's
+            lifespan calls its ``start()`` and ``shutdown()``.
+        access: the access model (principals, roles, rate buckets), attached from outside as
+            middleware with :func:`jobs_policy`.
+        database: a pool opened and closed with the app (the local back end's), or None.
+        routers: the resources served; pass a subset (or an extra router) to compose another
+            service.
+    """
+
+    manager: ExecutionBackend
+    access: Access
+    database: Database | None = None
+    routers: Sequence[type[_Routes]] = (
+        ProcessesRouter, JobsRouter, WorkflowsRouter, AlgorithmsRouter
+    )
+    title: str = "stacworks processes"
+
+    @classmethod
+    def local(
+        cls,
+        catalog_settings: CatalogSettings,
+        settings: ProcessingSettings | None = None,
+        *,
+        store_settings: StoreSettings | None = None,
+        object_store: ObjectStore | None = None,
+        access: Access | None = None,
+    ) -> ProcessesFactory:
+        """The single-machine service: the local executor on the catalog database."""
+        store_cfg = store_settings or load_settings(home=catalog_settings.home)
+        db = Database(catalog_settings.dsn)
+        manager = ExecutionManager(
+            db=db, settings=settings or ProcessingSettings(), dsn=catalog_settings.dsn,
+            home=catalog_settings.home, store_settings=store_cfg,
+            object_store=object_store or store_from_settings(store_cfg),
+        )
+        return cls(manager=manager, access=access or Access(catalog_settings.dsn), database=db)
+
+    def create_app(self) -> FastAPI:
+        manager, db = self.manager, self.database
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            if db is not None:
+                db.open()
+            manager.start()
+            try:
+                yield
+            finally:
+                manager.shutdown()
+                if db is not None:
+                    db.close()
+
+        app = FastAPI(title=self.title, lifespan=lifespan, docs_url="/processes/docs",
+                      dependencies=[Depends(storable_input)],
+                      openapi_url="/processes/openapi.json", redoc_url=None)
+        app.state.manager = manager
+        add_exception_handlers(app)
+        # The parts each router declares a field for (its seams), shared by every router.
+        parts: dict[str, Any] = {"access": self.access, "service": JobsService(manager)}
+        for router_type in self.routers:
+            names = {f.name for f in fields(router_type)}
+            given = {k: v for k, v in parts.items() if k in names}
+            app.include_router(router_type(manager=manager, **given).router)
+        app.add_middleware(AccessMiddleware, access=self.access, policy=jobs_policy(manager))
+        return app
+
+
 def create_processes_app(
     catalog_settings: CatalogSettings,
     settings: ProcessingSettings | None = None,
@@ -326,218 +718,15 @@ def create_processes_app(
     store_settings: StoreSettings | None = None,
     object_store: ObjectStore | None = None,
     access: Access | None = None,
+    manager: ExecutionBackend | None = None,
 ) -> FastAPI:
-    """Build the jobs service (route ``ROOT_PATHS`` to it with :class:`RootPaths`)."""
-    access = access or Access(catalog_settings.dsn)
-    settings = settings or ProcessingSettings()
-    store_cfg = store_settings or load_settings(home=catalog_settings.home)
-    db = Database(catalog_settings.dsn)
-    manager = ExecutionManager(
-        db=db, settings=settings, dsn=catalog_settings.dsn, home=catalog_settings.home,
-        object_store=object_store or store_from_settings(store_cfg), store_settings=store_cfg,
-    )
-    service = JobsService(manager)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db.open()
-        manager.start()
-        try:
-            yield
-        finally:
-            manager.shutdown()
-            db.close()
-
-    app = FastAPI(title="stacworks processes", lifespan=lifespan, docs_url="/processes/docs",
-                  dependencies=[Depends(storable_input)],
-                  openapi_url="/processes/openapi.json", redoc_url=None)
-    app.state.manager = manager
-    add_exception_handlers(app)
-    app.add_middleware(AccessMiddleware, access=access, policy=jobs_policy(manager))
-
-    # -- processes (OGC API - Processes Part 1) ------------------------------------------------
-
-    @app.get("/processes")
-    def list_processes(request: Request) -> dict[str, Any]:
-        base = _base(request)
-        return {"processes": [_process_summary(p, base) for p in manager.processes()],
-                "links": [{"href": f"{base}/processes", "rel": "self"}]}
-
-    @app.get("/processes/{process_id}")
-    def get_process(process_id: str, request: Request) -> dict[str, Any]:
-        return _process_description(manager.process(process_id), _base(request))
-
-    @app.post("/processes/{process_id}/execution", status_code=201)
-    def execute(process_id: str, request: Request, body: Json) -> JSONResponse:
-        if not isinstance(body, Mapping):
-            raise InvalidInput("body", "expected an object with 'inputs'")
-        inputs = body.get("inputs", {k: v for k, v in body.items() if k != "response"})
-        base = _base(request)
-        principal = principal_of(request)
-        if not principal.admin:  # outputs may only land where the caller may write
-            output = manager.process(process_id).workflow.collection
-            if access.store.collection_exists(output) and not access.store.can_write(
-                principal, output
-            ):
-                raise Denied(403, f"no write access to the output collection {output!r}")
-        row = manager.submit(process_id, inputs, stac_url=f"{base}/stac",
-                             principal=principal.id if not principal.unrestricted else None,
-                             readable=readable_of(request))
-        info = service.status_info(row, base, detail=False)
-        return JSONResponse(info, status_code=201, headers={"Location": f"{base}/jobs/{row['id']}"})
-
-    @app.post("/processes/{process_id}/estimate")
-    def estimate(process_id: str, request: Request, body: Json) -> dict[str, Any]:
-        if not isinstance(body, Mapping):
-            raise InvalidInput("body", "expected {'item_count': N} or {'inputs': {...}}")
-        count = body.get("item_count")
-        if count is None:
-            count = len(manager.resolve_items(body.get("inputs") or {}, None,
-                                              readable_of(request)))
-        if not isinstance(count, int) or count < 0:
-            raise InvalidInput("item_count", "expected a non-negative integer")
-        return manager.estimate(process_id, count)
-
-    # -- jobs ----------------------------------------------------------------------------------
-
-    @app.get("/jobs")
-    def list_jobs(
-        request: Request,
-        status: Annotated[list[str] | None, Query(description="Filter by status.")] = None,
-        processID: Annotated[list[str] | None, Query(description="Filter by process.")] = None,  # noqa: N803
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,  # PostgreSQL's bigint
-    ) -> dict[str, Any]:
-        base = _base(request)
-        principal = principal_of(request)
-        rows = manager.executions.find(status=status, process_id=processID, limit=limit,
-                                       offset=offset,
-                                       principal=True if principal.admin else principal.id or "")
-        return {"jobs": [service.status_info(r, base, detail=False) for r in rows],
-                "links": [{"href": f"{base}/jobs", "rel": "self"}]}
-
-    @app.get("/jobs/{job_id}")
-    def get_job(job_id: str, request: Request) -> dict[str, Any]:
-        return service.status_info(manager.executions.get(job_id), _base(request), detail=True)
-
-    @app.delete("/jobs/{job_id}")
-    def dismiss_job(job_id: str, request: Request) -> dict[str, Any]:
-        return service.status_info(manager.cancel(job_id), _base(request), detail=True)
-
-    @app.get("/jobs/{job_id}/results")
-    def job_results(job_id: str) -> dict[str, Any]:
-        return service.results(job_id)
-
-    @app.get("/jobs/{job_id}/history")
-    def job_history(job_id: str) -> dict[str, Any]:
-        manager.executions.get(job_id)
-        return {"jobID": job_id, "events": manager.executions.events(job_id)}
-
-    @app.get("/jobs/{job_id}/logs", response_model=None)
-    def job_logs(
-        job_id: str,
-        task: Annotated[int | None, Query(description="Only this task run.")] = None,
-        follow: Annotated[bool, Query(description="Stream NDJSON until the job ends.")] = False,
-        after: Annotated[int, Query(ge=0, description="Lines after this id.")] = 0,
-    ) -> dict[str, Any] | StreamingResponse:
-        if follow:
-            manager.executions.get(job_id)
-            return StreamingResponse(service.follow(job_id, task, after),
-                                     media_type="application/x-ndjson")
-        return service.logs(job_id, task)
-
-    # -- workflows -----------------------------------------------------------------------------
-
-    def _workflow_doc(spec: WorkflowSpec) -> dict[str, Any]:
-        return spec.model_dump(mode="json")
-
-    @app.get("/workflows")
-    def list_workflows() -> dict[str, Any]:
-        return {"workflows": [_workflow_doc(w) for w in manager.workflows.latest()]}
-
-    def _owner_id(request: Request) -> str | None:
-        principal = principal_of(request)
-        return None if principal.unrestricted else principal.id
-
-    def _may_change(request: Request, workflow_id: str) -> None:
-        """Workflows are shared for reading and running; changing one is for its owner (the
-        key that created it) and admins, so nobody rewrites what another runs."""
-        principal = principal_of(request)
-        if principal.admin:  # admins, and every request with access control off
-            return
-        if manager.workflows.owner(workflow_id) != principal.id:
-            raise Denied(403, f"only the owner of workflow {workflow_id!r} or an admin may "
-                              "change it")
-
-    @app.post("/workflows", status_code=201)
-    def create_workflow(request: Request, body: Json,
-                        id: str | None = None) -> dict[str, Any]:  # noqa: A002
-        spec = workflow_from_document(body, workflow_id=id)
-        return _workflow_doc(manager.workflows.create(spec, _owner_id(request)))
-
-    @app.post("/workflows/import", status_code=201)
-    def import_workflow(request: Request, body: Json, id: str) -> dict[str, Any]:  # noqa: A002
-        spec = workflow_from_document(body, workflow_id=id)
-        return _workflow_doc(manager.workflows.create(spec, _owner_id(request)))
-
-    @app.get("/workflows/{workflow_id}")
-    def get_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:
-        return _workflow_doc(manager.workflows.get(workflow_id, version))
-
-    @app.get("/workflows/{workflow_id}/versions")
-    def workflow_versions(workflow_id: str) -> dict[str, Any]:
-        return {"versions": [_workflow_doc(w) for w in manager.workflows.versions(workflow_id)]}
-
-    @app.put("/workflows/{workflow_id}")
-    def update_workflow(request: Request, workflow_id: str, body: Json) -> dict[str, Any]:
-        _may_change(request, workflow_id)
-        spec = workflow_from_document(body, workflow_id=workflow_id)
-        return _workflow_doc(manager.workflows.update(workflow_id, spec))
-
-    @app.post("/workflows/{workflow_id}/duplicate", status_code=201)
-    def duplicate_workflow(request: Request, workflow_id: str, body: Json) -> dict[str, Any]:
-        new_id = body.get("id") if isinstance(body, Mapping) else None
-        if not isinstance(new_id, str):
-            raise InvalidInput("id", "the duplicate needs a new id")
-        version = body.get("version")
-        if version is not None and (not isinstance(version, int) or not 1 <= version < 2**31):
-            raise InvalidInput("version", "a workflow version is a positive integer")
-        return _workflow_doc(manager.workflows.duplicate(workflow_id, new_id, version,
-                                                         _owner_id(request)))
-
-    @app.delete("/workflows/{workflow_id}", status_code=204)
-    def delete_workflow(request: Request, workflow_id: str) -> None:
-        _may_change(request, workflow_id)
-        manager.workflows.delete(workflow_id)
-
-    @app.get("/workflows/{workflow_id}/asl")
-    def export_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:
-        return manager.workflows.get(workflow_id, version).definition
-
-    # -- algorithms ----------------------------------------------------------------------------
-
-    def _algorithm_doc(spec: AlgorithmSpec) -> dict[str, Any]:
-        return spec.model_dump(mode="json")
-
-    @app.get("/algorithms")
-    def list_algorithms() -> dict[str, Any]:
-        return {"algorithms": [_algorithm_doc(a) for a in manager.algorithms.latest()]}
-
-    @app.post("/algorithms", status_code=201)
-    def register_algorithm(body: Json, replace: bool = False) -> dict[str, Any]:
-        spec = algorithm_from_document(body)
-        return _algorithm_doc(manager.algorithms.register(spec, replace=replace))
-
-    @app.get("/algorithms/{name}")
-    def get_algorithm(name: str, version: str | None = None) -> dict[str, Any]:
-        return _algorithm_doc(manager.algorithms.get(name, version))
-
-    @app.get("/algorithms/{name}/versions")
-    def algorithm_versions(name: str) -> dict[str, Any]:
-        return {"versions": [_algorithm_doc(a) for a in manager.algorithms.versions(name)]}
-
-    @app.delete("/algorithms/{name}", status_code=204)
-    def delete_algorithm(name: str, version: str | None = None) -> None:
-        manager.algorithms.delete(name, version)
-
-    return app
+    """The jobs service app: the local back end unless ``manager`` is given (see
+    :class:`ProcessesFactory` for the seams)."""
+    if manager is not None:
+        return ProcessesFactory(
+            manager=manager, access=access or Access(catalog_settings.dsn)
+        ).create_app()
+    return ProcessesFactory.local(
+        catalog_settings, settings, store_settings=store_settings,
+        object_store=object_store, access=access,
+    ).create_app()
