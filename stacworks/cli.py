@@ -110,7 +110,13 @@ class LoadMode(StrEnum):
     ignore = "ignore"
 
 
-def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) -> None:
+class RendersMode(StrEnum):
+    none = "none"
+    auto = "auto"
+
+
+def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) -> set[str]:
+    """Load the files; returns the ids of the collections they hold or add items to."""
     from catalog.load import load_paths, scan
 
     plan = scan(paths)
@@ -130,6 +136,7 @@ def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) 
 
         summary = load_paths(settings.dsn, plan, mode=mode, progress=on_progress)  # type: ignore[arg-type]
     out.print(f"loaded {summary.collections} collection(s) and {summary.items} item(s) ({mode})")
+    return set(plan.collections) | {c for c, _ in plan.item_keys}
 
 
 @app.command("load")
@@ -137,11 +144,20 @@ def load_with_progress(settings: CatalogSettings, paths: list[Path], mode: str) 
 def load(
     paths: Annotated[list[Path], typer.Argument(help="JSON, NDJSON or FeatureCollection files.")],
     mode: Annotated[LoadMode, typer.Option(help="What to do with existing ids.")] = LoadMode.insert,
+    renders: Annotated[RendersMode, typer.Option(
+        help="auto: derive render presets (map/WMTS/WMS layers) for loaded collections "
+        "that have none.")] = RendersMode.none,
 ) -> None:
     """Bulk-load collections and items (checked before anything is written)."""
     s = _settings()
     wait_for(s.dsn, timeout=10)
-    load_with_progress(s, paths, mode.value)
+    loaded = load_with_progress(s, paths, mode.value)
+    if renders is RendersMode.auto and loaded:
+        from tiler.presets import auto_renders
+
+        changed = auto_renders(s.dsn, sorted(loaded))
+        out.print(f"render presets derived for {len(changed)} collection(s)"
+                  + (f": {', '.join(changed)}" if changed else ""))
 
 
 def _serve(
@@ -401,6 +417,14 @@ def _register_ingest() -> None:
 
 
 _register_ingest()
+
+def _register_renders() -> None:
+    from stacworks.renders_cli import renders_app
+
+    app.add_typer(renders_app, name="renders")
+
+
+_register_renders()
 
 key_app = typer.Typer(help="API keys (stored hashed; a token is shown once, at creation).")
 app.add_typer(key_app, name="key")

@@ -10,7 +10,10 @@ What we change over titiler.pgstac's own ``main`` app (which builds itself at im
 - a collection's default render draws requests that name no assets (:mod:`tiler.render`);
 - Cache-Control by kind, ETag and 304 (:mod:`tiler.caching`);
 - one error vocabulary with stable messages (:mod:`tiler.errors`);
-- a catalog-wide ``/WMTSCapabilities.xml`` (:mod:`tiler.wmts`).
+- WMTS capabilities with one ``{TileMatrixSet}`` template per layer, per resource and for the
+  whole catalog (:mod:`tiler.wmts`), and OGC WMS 1.3.0 at ``/wms`` (:mod:`tiler.wms`), both
+  listing only layers that draw from the store (:mod:`tiler.layers`);
+- ``/renders`` of items that never 500 on a preset's shape (:mod:`tiler.renders_api`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ from titiler.core.factory import (
     MultiBaseTilerFactory,
     TMSFactory,
 )
-from titiler.extensions import stacRenderExtension, wmtsExtension
-from titiler.mosaic.extensions.wmts import wmtsExtension as mosaicWmtsExtension
 from titiler.pgstac.db import close_db_connection, connect_to_db
 from titiler.pgstac.dependencies import ItemIdParams
 from titiler.pgstac.extensions import searchInfoExtension
@@ -56,6 +57,7 @@ from .access import TilesPolicy, search_id_params
 from .caching import HttpCacheMiddleware
 from .errors import InvalidParameter, add_error_handlers
 from .guards import registered_search_params, request_limits
+from .layers import CatalogLayers
 from .params import (
     PgSTACLimits,
     collection_id_params,
@@ -64,9 +66,11 @@ from .params import (
 )
 from .readers import AllowList, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
+from .renders_api import RendersExtension
 from .settings import TilerSettings
 from .threads import shared_read_pool
-from .wmts import catalog_wmts_router
+from .wms import wms_router
+from .wmts import WmtsExtension, catalog_wmts_router
 
 __all__ = ["colormap_params", "create_tiler_app"]
 
@@ -176,7 +180,7 @@ def create_tiler_app(
         "add_statistics": True,
         "add_viewer": True,
         "add_part": True,
-        "extensions": [searchInfoExtension(), mosaicWmtsExtension()],
+        "extensions": [searchInfoExtension(), WmtsExtension(settings=settings, mosaic=True)],
     }
 
     searches = MosaicTilerFactory(
@@ -209,7 +213,7 @@ def create_tiler_app(
         router_prefix="/collections/{collection_id}/items/{item_id}",
         add_viewer=True,
         get_renders=renders.for_item,
-        extensions=[wmtsExtension(), stacRenderExtension()],
+        extensions=[WmtsExtension(settings=settings), RendersExtension(catalog=renders)],
         **common,
     )
     app.include_router(
@@ -222,7 +226,9 @@ def create_tiler_app(
                        tags=["Tiling Schemes"])
     app.include_router(ColorMapFactory(templates=_templates).router, tags=["ColorMaps"])
     app.include_router(AlgorithmFactory(templates=_templates).router, tags=["Algorithms"])
-    app.include_router(catalog_wmts_router(settings, supported))
+    layers = CatalogLayers(allowed.stores, settings, ttl=settings.layer_check_ttl_s)
+    app.include_router(catalog_wmts_router(settings, supported, layers))
+    app.include_router(wms_router(settings, layers))
     _add_service_routes(app)
 
     # Outermost last: CORS, then caching (it sees the final body), render defaults, compression.
@@ -255,6 +261,7 @@ def _add_service_routes(app: FastAPI) -> None:
             ("service-desc", "api", "application/vnd.oai.openapi+json;version=3.0"),
             ("service-doc", "api.html", "text/html"),
             ("wmts", "WMTSCapabilities.xml", "application/xml"),
+            ("wms", "wms?SERVICE=WMS&REQUEST=GetCapabilities", "text/xml"),
             ("data", "searches/", "application/json"),
             ("http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "tileMatrixSets",
              "application/json"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
+from xml.sax.saxutils import escape
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +31,9 @@ __all__ = [
     "InvalidParameter",
     "TileNotInMatrix",
     "TilesError",
+    "WmsError",
     "add_error_handlers",
+    "service_exception",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,33 @@ class TileNotInMatrix(TilesError):
     """z/x/y lies outside the TileMatrixSet (negative, too deep, beyond the matrix)."""
 
 
+class WmsError(TilesError):
+    """A WMS request the service refuses, as an OGC exception (``code``: the WMS 1.3.0
+    vocabulary, e.g. ``InvalidParameterValue``, ``LayerNotDefined``, ``InvalidCRS``)."""
+
+    def __init__(self, code: str, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status_code = status_code
+
+
+def service_exception(code: str, message: str, status_code: int = 400) -> Response:
+    """An OGC WMS 1.3.0 ``ServiceExceptionReport`` (what WMS clients parse and show)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ServiceExceptionReport version="1.3.0" xmlns="http://www.opengis.net/ogc">\n'
+        f'  <ServiceException code="{escape(code)}">{escape(message)}</ServiceException>\n'
+        "</ServiceExceptionReport>\n"
+    )
+    return Response(body, status_code=status_code, media_type="text/xml")
+
+
+def _is_wms(request: Request) -> bool:
+    """WMS clients read OGC exceptions, not JSON: errors of ``/wms`` (the app-wide limits
+    run before its handler) are written as such."""
+    return request.url.path.rstrip("/").endswith("/wms")
+
+
 #: Our classes on top of titiler's maps (titiler's, titiler.mosaic's, titiler.pgstac's).
 STATUS_CODES: dict[type[Exception], int] = {
     **DEFAULT_STATUS_CODES,
@@ -74,6 +104,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     AssetNotFound: status.HTTP_404_NOT_FOUND,
     InvalidParameter: status.HTTP_400_BAD_REQUEST,
     TileNotInMatrix: status.HTTP_404_NOT_FOUND,
+    WmsError: status.HTTP_400_BAD_REQUEST,
     TilesError: status.HTTP_400_BAD_REQUEST,
 }
 
@@ -98,6 +129,11 @@ def _handler(code: int, exc_class: type[Exception]) -> Callable[[Request, Except
                 "%s %s -> %s: %s: %s", request.method, request.url.path, code,
                 type(exc).__name__, exc, exc_info=code >= 500,
             )
+        if isinstance(exc, WmsError):
+            return service_exception(exc.code, str(exc), exc.status_code)
+        if _is_wms(request):
+            kind = "NoApplicableCode" if code >= 500 else "InvalidParameterValue"
+            return service_exception(kind, fixed or str(exc), code)
         return JSONResponse({"detail": fixed or str(exc)}, status_code=code)
 
     return handle
@@ -114,6 +150,8 @@ def _validation_handler(request: Request, exc: Exception) -> Response:
     where, name = (loc[0], loc[-1]) if len(loc) > 1 else ("body", loc[0] if loc else "?")
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     code = status.HTTP_400_BAD_REQUEST if where == "query" else 422
+    if _is_wms(request):
+        return service_exception("InvalidParameterValue", f"invalid parameter '{name}': {msg}")
     return JSONResponse({"detail": f"invalid parameter '{name}': {msg}"}, status_code=code)
 
 

@@ -11,8 +11,10 @@ colormap, color_formula ...) of every endpoint, where swapping each dependency w
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +41,9 @@ __all__ = [
     "add_default_renders",
     "default_render_name",
     "default_renders",
+    "derived_renders",
+    "normalize_render",
+    "normalize_renders",
     "render_params",
 ]
 
@@ -160,6 +165,25 @@ def default_renders(collection: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return renders
 
 
+def derived_renders(
+    conn: psycopg.Connection[Any], collection: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """:func:`default_renders` of a catalog collection; one without ``item_assets`` (as
+    loaded collections often are) is described by its latest item's assets instead (keys,
+    eo:bands, raster:bands: the same information, hrefs aside)."""
+    renders = default_renders(collection)
+    if renders or collection.get("item_assets"):
+        return renders
+    row = conn.execute(
+        "SELECT content->'assets' FROM pgstac.items WHERE collection = %s "
+        "ORDER BY datetime DESC LIMIT 1", (collection["id"],)).fetchone()
+    if not row or not isinstance(row[0], dict):
+        return {}
+    described = {k: {kk: vv for kk, vv in a.items() if kk != "href"}
+                 for k, a in row[0].items() if isinstance(a, dict)}
+    return default_renders({**collection, "item_assets": described})
+
+
 def add_default_renders(
     dsn: str, *, overwrite: bool = False, only: Sequence[str] | None = None
 ) -> list[str]:
@@ -177,7 +201,7 @@ def add_default_renders(
         for (content,) in rows:
             if content.get("renders") and not overwrite:
                 continue
-            renders = default_renders(content)
+            renders = derived_renders(conn, content)
             if not renders:
                 continue
             extensions = list(content.get("stac_extensions") or [])
@@ -189,11 +213,109 @@ def add_default_renders(
     return changed
 
 
+# -- one shape for stored renders ----------------------------------------------------------------
+
+_NODATA_WORDS = {"nan", "inf", "-inf"}
+
+
+def _range(value: Any) -> list[float] | None:
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple) and len(value) == 2:
+        try:
+            lo, hi = (float(v) for v in value)
+        except (TypeError, ValueError):
+            return None
+        if math.isfinite(lo) and math.isfinite(hi):
+            return [lo, hi]
+    return None
+
+
+def _rescale(value: Any) -> list[list[float]] | None:
+    """``[[lo, hi], ...]`` from that, ``[lo, hi]``, ``"lo,hi"`` or ``["lo,hi", ...]``."""
+    single = _range(value)
+    if single is not None and not (isinstance(value, list | tuple)
+                                   and isinstance(value[0], list | tuple | str)):
+        return [single]
+    if isinstance(value, list | tuple) and value:
+        ranges = [_range(v) for v in value]
+        if all(r is not None for r in ranges):
+            return [r for r in ranges if r is not None]
+    return None
+
+
+def normalize_render(render: Any) -> dict[str, Any] | None:
+    """One render preset in the render extension's own shape, or None when it cannot draw.
+
+    Presets reach the catalog from many hands (our presets, algorithm files, the STAC API,
+    pre-v2 titiler style): ``rescale`` may be ``"0,3000"``, ``[0, 3000]`` or ``["0,3000"]``,
+    ``assets`` a single string, ``colormap`` a JSON string. Stored and read through here,
+    every consumer (tiles, WMTS, WMS, ``/renders``) sees ``rescale: [[lo, hi], ...]``,
+    ``assets: [..]`` and ``colormap: {..}``; what cannot be repaired is dropped and logged.
+    """
+    if not isinstance(render, Mapping):
+        return None
+    out = {str(k): v for k, v in render.items()}
+    assets = out.get("assets")
+    if isinstance(assets, str):
+        assets = [assets]
+    if not (isinstance(assets, list) and assets
+            and all(isinstance(a, str) and a for a in assets)):
+        return None
+    out["assets"] = assets
+    if "rescale" in out:
+        rescale = _rescale(out.pop("rescale"))
+        if rescale is not None:
+            out["rescale"] = rescale
+    if isinstance(out.get("colormap"), str):
+        try:
+            out["colormap"] = json.loads(out["colormap"])
+        except ValueError:
+            out.pop("colormap")
+    if "colormap" in out and not isinstance(out["colormap"], dict | list):
+        out.pop("colormap")
+    if "nodata" in out:
+        nodata = out["nodata"]
+        if isinstance(nodata, str) and nodata.strip().lower() in _NODATA_WORDS:
+            out["nodata"] = nodata.strip().lower()
+        elif not isinstance(nodata, int | float) or isinstance(nodata, bool):
+            try:
+                out["nodata"] = float(nodata)
+            except (TypeError, ValueError):
+                out.pop("nodata")
+        if isinstance(out.get("nodata"), float) and not math.isfinite(out["nodata"]):
+            out["nodata"] = str(out["nodata"]).lower()
+    zoom = out.get("minmax_zoom")
+    if zoom is not None and not (isinstance(zoom, list | tuple) and len(zoom) == 2
+                                 and all(isinstance(z, int) and 0 <= z <= 30 for z in zoom)):
+        out.pop("minmax_zoom")
+    for key in ("title", "expression", "colormap_name", "color_formula", "resampling"):
+        if key in out and not isinstance(out[key], str):
+            out.pop(key)
+    return out
+
+
+def normalize_renders(renders: Any) -> dict[str, dict[str, Any]]:
+    """A ``renders`` object with every preset normalised (:func:`normalize_render`); presets
+    that cannot draw are left out (and logged)."""
+    if not isinstance(renders, Mapping):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, render in renders.items():
+        fixed = normalize_render(render)
+        if fixed is None:
+            log.warning("ignoring render %r: it names no assets or is not an object", name)
+            continue
+        out[str(name)] = fixed
+    return out
+
+
 # -- from renders to query parameters ----------------------------------------------------------
 
 
 def render_params(renders: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Renders as titiler query parameters (titiler.pgstac's own conversion), per name."""
+    renders = normalize_renders(renders)
     if not renders:
         return {}
     try:
@@ -242,15 +364,20 @@ class RenderCatalog:
             cur.execute(sql, (arg,))
             return cur.fetchone()
 
-    def collection(self, collection_id: str) -> dict[str, dict[str, Any]]:
-        """The collection's renders as query parameters ({} when none or unknown)."""
+    def collection_renders(self, collection_id: str) -> dict[str, dict[str, Any]]:
+        """The collection's renders, normalised (render extension shape; {} when none)."""
 
         def load() -> dict[str, dict[str, Any]]:
             row = self._query("SELECT content->'renders' AS r FROM pgstac.collections "
                               "WHERE id = %s", collection_id)
-            return render_params(row["r"] if row else None)
+            return normalize_renders(row["r"] if row else None)
 
-        return self._cached(("collection", collection_id), load)
+        return copy.deepcopy(self._cached(("renders", collection_id), load))
+
+    def collection(self, collection_id: str) -> dict[str, dict[str, Any]]:
+        """The collection's renders as query parameters ({} when none or unknown)."""
+        return self._cached(("collection", collection_id),
+                            lambda: render_params(self.collection_renders(collection_id)))
 
     def search(self, search_id: str) -> dict[str, dict[str, Any]]:
         """A registered search's renders: its own ``metadata.defaults``, else those of its
@@ -277,6 +404,11 @@ class RenderCatalog:
         """``get_renders`` of the item factory: the item's own renders, else its collection's."""
         own = render_params(reader.item.properties.get("renders"))
         return _with_credential(own or self.collection(str(reader.item.collection_id)))
+
+    def item_renders(self, item: Any) -> dict[str, dict[str, Any]]:
+        """A pystac item's own renders, else its collection's (normalised, not parameters)."""
+        own = normalize_renders(item.properties.get("renders"))
+        return own or self.collection_renders(str(item.collection_id))
 
 
 #: The ``key``/``token`` query parameter of the request being served. titiler builds the WMTS

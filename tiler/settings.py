@@ -53,6 +53,16 @@ class TilerSettings(BaseSettings):
         description="Zoom range advertised for collection layers in /WMTSCapabilities.xml when "
         "a collection's render has no minmax_zoom.",
     )
+    wms_max_size: int = Field(
+        default=2048, ge=64,
+        description="Largest WIDTH/HEIGHT of a WMS GetMap (at most max_image_size).",
+    )
+    wms_max_layers: int = Field(default=4, ge=1, le=16, description="Most LAYERS in one GetMap.")
+    layer_check_ttl_s: float = Field(
+        default=60.0, ge=0,
+        description="How long whether a collection draws from the store (WMTS/WMS layers) is "
+        "remembered.",
+    )
     read_threads: int = Field(
         default=8, ge=1, description="Threads reading the assets of one item/mosaic in parallel."
     )
@@ -72,6 +82,8 @@ class TilerSettings(BaseSettings):
         lo, hi = self.catalog_wmts_zooms
         if not 0 <= lo <= hi <= 30:
             raise ValueError("catalog_wmts_zooms must be (min, max) with 0 <= min <= max <= 30")
+        if self.wms_max_size > self.max_image_size:
+            raise ValueError("wms_max_size must not exceed max_image_size")
         if self.db_min_conn > self.db_max_conn:
             raise ValueError("db_min_conn must not exceed db_max_conn")
         return self

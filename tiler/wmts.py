@@ -1,30 +1,43 @@
-"""One WMTS capabilities document for the whole catalog: every collection is a layer.
+"""WMTS capabilities (RESTful, OGC 07-057r7) that GIS clients read to the letter.
 
-titiler (and titiler.pgstac) write capabilities per item, collection or search; a QGIS user
-wants the catalog in one step. Each collection with a render becomes one layer drawn with its
-default render, linked to every TileMatrixSet we serve, whose tiles are the collection mosaic
-(``/collections/{id}/tiles/...``). Collections without a render (point clouds, vectors) are
-left out: there is nothing sensible to draw for them.
+Each layer has one ``ResourceURL`` template with a ``{TileMatrixSet}`` variable and one
+``TileMatrixSetLink`` per set we serve, so OWSLib, QGIS and OpenLayers fill in the set they
+pick and ask tile indices of that set (two templates with the set written in, as titiler
+writes, make OWSLib pick one at random and ask Web Mercator indices of the CRS84 URL).
+
+- ``/WMTSCapabilities.xml``: the whole catalog, one layer per collection that draws from the
+  store (:mod:`tiler.layers`), its render presets as WMTS styles (``render={Style}``);
+- ``{item|collection|search}/WMTSCapabilities.xml`` (:class:`WmtsExtension`): one layer per
+  render preset of that resource (``?assets=...`` adds a ``custom`` layer), parameters baked in.
+
+A document fetched with ``?key=``/``?token=`` carries the credential into its templates (QGIS
+sends no headers).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import jinja2
-from fastapi import APIRouter, Request
+import rasterio
+from attrs import define
+from fastapi import APIRouter, Depends, Query, Request
 from morecantile import TileMatrixSet
 from morecantile.defaults import TileMatrixSets
-from psycopg.rows import dict_row
+from rio_tiler.constants import WGS84_CRS
 from starlette.responses import Response
+from titiler.core.factory import FactoryExtension
 
-from catalog.access import readable_of
+from catalog.access.middleware import SECRET_PARAMS
 
-from .render import REQUEST_CREDENTIAL, default_render_name, render_params
+from .errors import InvalidParameter
+from .layers import CatalogLayers
+from .render import REQUEST_CREDENTIAL, default_render_name
 from .settings import TilerSettings
 
-__all__ = ["catalog_wmts_router", "tile_limits"]
+__all__ = ["WmtsExtension", "capabilities_xml", "catalog_wmts_router", "tile_limits"]
 
 _TEMPLATE = jinja2.Environment(autoescape=True).from_string(
     """<?xml version="1.0" encoding="UTF-8"?>
@@ -52,8 +65,10 @@ _TEMPLATE = jinja2.Environment(autoescape=True).from_string(
         <ows:UpperCorner>{{ layer.bbox[2] }} {{ layer.bbox[3] }}</ows:UpperCorner>
       </ows:WGS84BoundingBox>
       <ows:Identifier>{{ layer.identifier }}</ows:Identifier>
-      <Style isDefault="true"><ows:Title>{{ layer.render_title }}</ows:Title>
-        <ows:Identifier>{{ layer.render }}</ows:Identifier></Style>
+      {%- for style in layer.styles %}
+      <Style{% if loop.first %} isDefault="true"{% endif %}><ows:Title>{{ style.title }}</ows:Title>
+        <ows:Identifier>{{ style.id }}</ows:Identifier></Style>
+      {%- endfor %}
       <Format>image/png</Format>
       {%- for link in layer.links %}
       <TileMatrixSetLink>
@@ -70,9 +85,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True).from_string(
         </TileMatrixSetLimits>
       </TileMatrixSetLink>
       {%- endfor %}
-      {%- for link in layer.links %}
-      <ResourceURL format="image/png" resourceType="tile" template="{{ link.template }}"/>
-      {%- endfor %}
+      <ResourceURL format="image/png" resourceType="tile" template="{{ layer.template }}"/>
     </Layer>
     {%- endfor %}
     {%- for tms in tile_matrix_sets %}
@@ -96,6 +109,12 @@ _TEMPLATE = jinja2.Environment(autoescape=True).from_string(
 </Capabilities>
 """
 )
+
+#: Query parameters of a capabilities request that are not tile parameters.
+_WMTS_KEYS = {"service", "request", "version", "acceptversions", "sections", "updatesequence",
+              "acceptformats", "tile_format", "use_epsg", "tilesize", "zooms", "render"}
+#: Tile parameters that make a request-defined (``custom``) layer.
+_LAYER_KEYS = {"assets", "expression"}
 
 
 def tile_limits(
@@ -127,21 +146,47 @@ def tile_limits(
     return limits
 
 
-def _bbox(collection: dict[str, Any]) -> tuple[float, float, float, float]:
-    try:
-        box = collection["extent"]["spatial"]["bbox"][0]
-        return (float(box[0]), float(box[1]), float(box[-2]), float(box[-1]))
-    except (KeyError, IndexError, TypeError, ValueError):
-        return (-180.0, -90.0, 180.0, 90.0)
-
-
 def _pairs(params: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, v) for k, values in params.items()
             for v in (values if isinstance(values, list | tuple) else [values])]
 
 
-def catalog_wmts_router(settings: TilerSettings, supported: TileMatrixSets) -> APIRouter:
-    """The ``/WMTSCapabilities.xml`` route listing every renderable collection."""
+def _links(
+    supported: TileMatrixSets, bbox: tuple[float, float, float, float],
+    zooms: dict[str, tuple[int, int]],
+) -> list[dict[str, Any]]:
+    links = []
+    for tms_id in supported.list():
+        limits = tile_limits(supported.get(tms_id), bbox, zooms[tms_id])
+        if limits:
+            links.append({"tms": tms_id, "limits": limits})
+    return links
+
+
+def capabilities_xml(
+    request: Request, title: str, layers: Sequence[dict[str, Any]], supported: TileMatrixSets
+) -> Response:
+    """The capabilities document of ``layers`` (identifier, title, abstract, bbox, styles,
+    links, template), every set in ``supported`` described."""
+    matrices = [
+        {"id": tms_id, "crs": supported.get(tms_id).crs.srs,
+         "matrices": supported.get(tms_id).tileMatrices}
+        for tms_id in supported.list()
+    ]
+    xml = _TEMPLATE.render(title=title, self_url=str(request.url), layers=layers,
+                           tile_matrix_sets=matrices)
+    return Response(xml, media_type="application/xml")
+
+
+def _credential_query() -> str:
+    credential = list(REQUEST_CREDENTIAL.get())
+    return urlencode(credential) if credential else ""
+
+
+def catalog_wmts_router(
+    settings: TilerSettings, supported: TileMatrixSets, catalog: CatalogLayers
+) -> APIRouter:
+    """The ``/WMTSCapabilities.xml`` route listing every collection that draws from the store."""
     router = APIRouter()
 
     @router.get(
@@ -153,54 +198,113 @@ def catalog_wmts_router(settings: TilerSettings, supported: TileMatrixSets) -> A
         tags=["Catalog"],
     )
     def catalog_wmts(request: Request) -> Response:
-        with request.app.state.dbpool.connection() as conn, conn.cursor(
-            row_factory=dict_row
-        ) as cur:
-            cur.execute("SELECT content FROM pgstac.collections ORDER BY id")
-            collections = [row["content"] for row in cur.fetchall()]
-        readable = readable_of(request)  # only the collections this caller may read
-        if readable is not None:
-            collections = [c for c in collections if c["id"] in readable]
         base = str(request.base_url)
         # A document fetched with a key or share token in its URL (how QGIS and map clients
         # authenticate) gets the same credential in its tile templates, or no tile would load.
-        credential = list(REQUEST_CREDENTIAL.get())
-        layers = []
-        for coll in collections:
-            renders = coll.get("renders") or {}
-            params = render_params(renders)
-            name = default_render_name(params)
-            if name is None:
+        credential = _credential_query()
+        docs = []
+        for layer in catalog.layers(request):
+            cid = quote(layer.id, safe="")
+            query = "render={Style}" + (f"&{credential}" if credential else "")
+            template = (f"{base}collections/{cid}/tiles/{{TileMatrixSet}}/"
+                        f"{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png?{query}")
+            links = _links(supported, layer.bbox, dict.fromkeys(supported.list(), layer.zooms))
+            if not links:
                 continue
-            raw = renders.get(name) or {}
-            zooms = tuple(raw.get("minmax_zoom") or settings.catalog_wmts_zooms)
-            bbox = _bbox(coll)
-            query = urlencode([*_pairs(params[name]), *credential], doseq=True)
-            cid = quote(str(coll["id"]), safe="")
-            links = []
-            for tms_id in settings.tile_matrix_sets:
-                tms = supported.get(tms_id)
-                limits = tile_limits(tms, bbox, (int(zooms[0]), int(zooms[1])))
-                if not limits:
-                    continue
-                template = (f"{base}collections/{cid}/tiles/{tms_id}/"
-                            f"{{TileMatrix}}/{{TileCol}}/{{TileRow}}.png?{query}")
-                links.append({"tms": tms_id, "limits": limits, "template": template})
-            if links:
-                layers.append({
-                    "identifier": coll["id"], "title": coll.get("title") or coll["id"],
-                    "abstract": str(coll.get("description") or "")[:2000], "bbox": bbox,
-                    "render": name, "render_title": raw.get("title") or name, "links": links,
-                })
-        matrices = [
-            {"id": tms_id, "crs": supported.get(tms_id).crs.srs,
-             "matrices": supported.get(tms_id).tileMatrices}
-            for tms_id in settings.tile_matrix_sets
-        ]
-        xml = _TEMPLATE.render(
-            title=settings.title, self_url=str(request.url), layers=layers,
-            tile_matrix_sets=matrices,
-        )
-        return Response(xml, media_type="application/xml")
+            docs.append({
+                "identifier": layer.id, "title": layer.title, "abstract": layer.abstract,
+                "bbox": layer.bbox, "links": links, "template": template,
+                "styles": [{"id": name, "title": r.get("title") or name}
+                           for name, r in layer.renders.items()],
+            })
+        return capabilities_xml(request, settings.title, docs, supported)
 
     return router
+
+
+@define
+class WmtsExtension(FactoryExtension):
+    """``/WMTSCapabilities.xml`` of one item, collection or registered search.
+
+    ``mosaic``: the factory is titiler's MosaicTilerFactory (collections and searches), else
+    a MultiBaseTilerFactory of STAC items.
+    """
+
+    settings: TilerSettings
+    mosaic: bool = False
+
+    def register(self, factory: Any) -> None:  # noqa: C901 - one route, two kinds of source
+        settings = self.settings
+        mosaic = self.mosaic
+        backend_dependency = factory.backend_dependency if mosaic else (lambda: None)
+
+        @factory.router.get(
+            "/WMTSCapabilities.xml",
+            response_class=Response,
+            responses={200: {"content": {"application/xml": {}},
+                             "description": "RESTful WMTS capabilities: one layer per render."}},
+            operation_id=f"{factory.operation_prefix}getWMTS",
+        )
+        def wmts(
+            request: Request,
+            src_path: Any = Depends(factory.path_dependency),  # noqa: B008
+            reader_params: Any = Depends(factory.reader_dependency),  # noqa: B008
+            backend_params: Any = Depends(backend_dependency),  # noqa: B008
+            env: Any = Depends(factory.environment_dependency),  # noqa: B008
+            render: Annotated[
+                str | None, Query(description="Only this render preset as a layer.")
+            ] = None,
+        ) -> Response:
+            supported: TileMatrixSets = factory.supported_tms
+            zooms: dict[str, tuple[int, int]] = {}
+            with rasterio.Env(**env):
+                if mosaic:
+                    with factory.backend(src_path, reader=factory.dataset_reader,
+                                         reader_options=reader_params.as_dict(),
+                                         **backend_params.as_dict()) as src:
+                        bbox = tuple(src.get_geographic_bounds(WGS84_CRS))
+                        renders = factory.get_renders(src)
+                    zooms = dict.fromkeys(supported.list(), settings.catalog_wmts_zooms)
+                    name = "search" if "search_id" in request.path_params else str(
+                        request.path_params.get("collection_id", "collection"))
+                else:
+                    with factory.reader(src_path, **reader_params.as_dict()) as src:
+                        bbox = tuple(src.get_geographic_bounds(WGS84_CRS))
+                        renders = factory.get_renders(src)
+                    for tms_id in supported.list():
+                        with factory.reader(src_path, tms=supported.get(tms_id),
+                                            **reader_params.as_dict()) as src:
+                            zooms[tms_id] = (src.minzoom, src.maxzoom)
+                    name = str(request.path_params.get("item_id", "item"))
+            credential = _credential_query()
+            layers: dict[str, dict[str, Any]] = {}
+            ordered = sorted(renders, key=lambda n: (n != default_render_name(renders), n))
+            for rname in ordered:
+                params = {k: v for k, v in renders[rname].items()
+                          if k not in SECRET_PARAMS and k.lower() not in _WMTS_KEYS}
+                layers[rname] = params
+            custom = [(k, v) for k, v in request.query_params.multi_items()
+                      if k.lower() not in _WMTS_KEYS and k not in SECRET_PARAMS]
+            if _LAYER_KEYS & {k for k, _ in custom}:
+                layers["custom"] = {}
+            if render is not None:
+                if render not in layers:
+                    raise InvalidParameter("render", f"no render {render[:64]!r} here")
+                layers = {render: layers[render]}
+            tile_url = factory.url_for(
+                request, "tile", tileMatrixSetId="{TileMatrixSet}", z="{TileMatrix}",
+                x="{TileCol}", y="{TileRow}", format="png")
+            links = _links(supported, bbox, zooms)  # type: ignore[arg-type]
+            docs = []
+            for rname, params in layers.items():
+                pairs = custom if rname == "custom" else _pairs(params)
+                query = "&".join(q for q in (urlencode(pairs, doseq=True), credential) if q)
+                docs.append({
+                    "identifier": rname, "title": f"{name} {rname}", "abstract": "",
+                    "bbox": bbox, "links": links, "styles": [{"id": "default", "title": rname}],
+                    "template": f"{tile_url}?{query}" if query else tile_url,
+                })
+            if not docs or not links:
+                raise InvalidParameter("render", "nothing to draw here: no render preset; "
+                                                 "give assets= or expression=")
+            return capabilities_xml(request, settings.title, docs, supported)

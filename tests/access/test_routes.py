@@ -238,6 +238,15 @@ def _start_job(s: Secured) -> str:
     return str(r.json()["jobID"])
 
 
+def read_or(hidden: int, ok: int = 200) -> Expect:
+    """A read whose refusal is not a 404 (WMS: an OGC exception for an unknown layer)."""
+    return lambda who, cid: ok if cid in SEES[who] else hidden
+
+
+WMS_GETMAP = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0",
+              "LAYERS": "{collection_id}", "STYLES": "", "CRS": "EPSG:4326",
+              "BBOX": "40.1,10.1,40.9,10.9", "WIDTH": "64", "HEIGHT": "64",
+              "FORMAT": "image/png"}
 T_READ = Route(read(), params=TILE)
 T_READ_204 = Route(read({200, 204}), params=TILE)  # a mosaic tile with no data is a 204
 T_FEATURE = Route(read(), body=_feature, params=TILE)
@@ -283,6 +292,8 @@ ROUTES: dict[str, Route] = {
     "GET /tiles/": T_OPEN,
     "GET /tiles/healthz": T_OPEN,
     "GET /tiles/WMTSCapabilities.xml": T_OPEN,  # filtered: test_catalog_wmts_lists_only_visible
+    # WMS GetMap of one collection: a layer one may not see is an unknown layer (OGC's 400).
+    "GET /tiles/wms": Route(read_or(400), params=WMS_GETMAP),
     "GET /tiles/tileMatrixSets": T_OPEN,
     "GET /tiles/tileMatrixSets/{tileMatrixSetId}": T_OPEN,
     "GET /tiles/colorMaps": T_OPEN,

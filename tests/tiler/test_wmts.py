@@ -15,13 +15,15 @@ WM = morecantile.tms.get("WebMercatorQuad")
 
 def _fetch_through_template(http: httpx.Client, wmts: WebMapTileService, layer_id: str) -> None:
     layer = wmts.contents[layer_id]
-    link = next(t for t in layer.resourceURLs if "WebMercatorQuad" in t["template"])
+    (link,) = layer.resourceURLs  # one template, the set a variable
+    assert "{TileMatrixSet}" in link["template"]
     z = 10
     limits = layer.tilematrixsetlinks["WebMercatorQuad"].tilematrixlimits[str(z)]
     col = (limits.mintilecol + limits.maxtilecol) // 2
     row = (limits.mintilerow + limits.maxtilerow) // 2
-    url = (link["template"].replace("{TileMatrix}", str(z)).replace("{TileCol}", str(col))
-           .replace("{TileRow}", str(row)))
+    url = (link["template"].replace("{TileMatrixSet}", "WebMercatorQuad")
+           .replace("{TileMatrix}", str(z)).replace("{TileCol}", str(col))
+           .replace("{TileRow}", str(row)).replace("{Style}", next(iter(layer.styles))))
     r = http.get(url)
     assert r.status_code == 200, (url, r.text)
     arr = png(r.content)
@@ -44,10 +46,10 @@ def test_wmts_documents(kind: str, tiles_url: str, tile_data: TileData, http: ht
     else:
         base = f"{tiles_url}/searches/{register(http, tiles_url, tile_data.s2)}"
     wmts = _wmts(http, f"{base}/WMTSCapabilities.xml")
-    layers = [k for k in wmts.contents if k.endswith("WebMercatorQuad_true-color")]
-    assert layers, list(wmts.contents)
-    assert any(k.endswith("_ndvi") for k in wmts.contents)
-    _fetch_through_template(http, wmts, layers[0])
+    assert list(wmts.contents) == ["true-color", "ndvi"], list(wmts.contents)
+    for layer in wmts.contents.values():
+        assert set(layer.tilematrixsetlinks) == {"WebMercatorQuad", "WorldCRS84Quad"}
+    _fetch_through_template(http, wmts, "true-color")
 
 
 def test_catalog_wide_wmts(tiles_url: str, tile_data: TileData, http: httpx.Client) -> None:
@@ -56,6 +58,7 @@ def test_catalog_wide_wmts(tiles_url: str, tile_data: TileData, http: httpx.Clie
         assert cid in wmts.contents
         assert set(wmts.contents[cid].tilematrixsetlinks) == {"WebMercatorQuad", "WorldCRS84Quad"}
     assert tile_data.hostile not in wmts.contents, "no render, no layer"
+    assert list(wmts.contents[tile_data.s2].styles) == ["true-color", "ndvi"]
     assert wmts.contents[tile_data.s2].title == "Sentinel-2 L2A (test)"
     assert set(wmts.tilematrixsets) == {"WebMercatorQuad", "WorldCRS84Quad"}
     _fetch_through_template(http, wmts, tile_data.s2)

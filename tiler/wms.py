@@ -1,0 +1,338 @@
+"""OGC WMS 1.3.0 (GetCapabilities, GetMap) over the catalog's layers, for clients that speak
+only WMS (CREODIAS-style portals, older GIS tools).
+
+titiler.extensions' ``wmsExtension`` serves one factory's datasets by path (``LAYERS`` are file
+URLs, every parse error a 500, no size limit); ours lists the same layers as the catalog-wide
+WMTS (:mod:`tiler.layers`: readable collections that draw from the store, render presets as
+styles) and draws a GetMap through the tile service's own ``/collections/{id}/bbox/...`` route,
+called in-process with the caller's credential: the same readers, guards, render presets and
+access rules as every tile, with no second rendering path to keep in step.
+
+Axis order: in WMS 1.3.0 ``CRS=EPSG:4326`` has latitude first (``BBOX=S,W,N,E``);
+``CRS=CRS:84`` is the longitude-first alternative. ``EPSG:3857`` is Web Mercator metres.
+Errors are ``ServiceExceptionReport`` documents with the status 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+from collections.abc import Mapping
+from urllib.parse import quote, urlencode
+
+import httpx
+import jinja2
+from fastapi import APIRouter, Request
+from PIL import Image
+from pyproj import Transformer
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from catalog.access.middleware import SECRET_PARAMS
+
+from .errors import WmsError
+from .layers import CatalogLayers, Layer
+from .settings import TilerSettings
+
+__all__ = ["wms_router"]
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.3.0"
+FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+#: CRS -> (the CRS the tile route reads/writes, whether BBOX is latitude first)
+CRSES = {"EPSG:4326": ("EPSG:4326", True), "CRS:84": ("EPSG:4326", False),
+         "EPSG:3857": ("EPSG:3857", False)}
+_MERCATOR_LAT = 85.0511287798066
+_TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+
+_CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
+    """<?xml version="1.0" encoding="UTF-8"?>
+<WMS_Capabilities version="1.3.0" xmlns="http://www.opengis.net/wms"
+ xmlns:xlink="http://www.w3.org/1999/xlink">
+  <Service>
+    <Name>WMS</Name>
+    <Title>{{ title }}</Title>
+    <Abstract>Render presets of the catalog's collections, drawn from its object store.</Abstract>
+    <OnlineResource xlink:type="simple" xlink:href="{{ url }}"/>
+    <LayerLimit>{{ max_layers }}</LayerLimit>
+    <MaxWidth>{{ max_size }}</MaxWidth>
+    <MaxHeight>{{ max_size }}</MaxHeight>
+  </Service>
+  <Capability>
+    <Request>
+      <GetCapabilities>
+        <Format>text/xml</Format>
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+      </GetCapabilities>
+      <GetMap>
+        {%- for f in formats %}
+        <Format>{{ f }}</Format>
+        {%- endfor %}
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+      </GetMap>
+    </Request>
+    <Exception><Format>XML</Format></Exception>
+    <Layer>
+      <Title>{{ title }}</Title>
+      {%- for crs in crses %}
+      <CRS>{{ crs }}</CRS>
+      {%- endfor %}
+      <EX_GeographicBoundingBox>
+        <westBoundLongitude>-180</westBoundLongitude><eastBoundLongitude>180</eastBoundLongitude>
+        <southBoundLatitude>-90</southBoundLatitude><northBoundLatitude>90</northBoundLatitude>
+      </EX_GeographicBoundingBox>
+      {%- for layer in layers %}
+      <Layer queryable="0" opaque="0">
+        <Name>{{ layer.id }}</Name>
+        <Title>{{ layer.title }}</Title>
+        <Abstract>{{ layer.abstract }}</Abstract>
+        <EX_GeographicBoundingBox>
+          <westBoundLongitude>{{ layer.bbox[0] }}</westBoundLongitude>
+          <eastBoundLongitude>{{ layer.bbox[2] }}</eastBoundLongitude>
+          <southBoundLatitude>{{ layer.bbox[1] }}</southBoundLatitude>
+          <northBoundLatitude>{{ layer.bbox[3] }}</northBoundLatitude>
+        </EX_GeographicBoundingBox>
+        <BoundingBox CRS="CRS:84" minx="{{ layer.bbox[0] }}" miny="{{ layer.bbox[1] }}"
+         maxx="{{ layer.bbox[2] }}" maxy="{{ layer.bbox[3] }}"/>
+        <BoundingBox CRS="EPSG:4326" minx="{{ layer.bbox[1] }}" miny="{{ layer.bbox[0] }}"
+         maxx="{{ layer.bbox[3] }}" maxy="{{ layer.bbox[2] }}"/>
+        <BoundingBox CRS="EPSG:3857" minx="{{ layer.mercator[0] }}" miny="{{ layer.mercator[1] }}"
+         maxx="{{ layer.mercator[2] }}" maxy="{{ layer.mercator[3] }}"/>
+        {%- for name, render in layer.renders.items() %}
+        <Style><Name>{{ name }}</Name><Title>{{ render.title or name }}</Title></Style>
+        {%- endfor %}
+      </Layer>
+      {%- endfor %}
+    </Layer>
+  </Capability>
+</WMS_Capabilities>
+"""
+)
+
+_OPENAPI_PARAMETERS = [
+    {"name": name, "in": "query", "required": name == "REQUEST",
+     "schema": {"type": "string", **({"enum": enum} if enum else {})}, "description": text}
+    for name, enum, text in (
+        ("SERVICE", ["WMS"], "The service type."),
+        ("REQUEST", ["GetCapabilities", "GetMap"], "The operation."),
+        ("VERSION", [VERSION], "WMS version (1.3.0)."),
+        ("LAYERS", None, "Comma-separated layer names (collection ids), bottom first."),
+        ("STYLES", None, "Comma-separated render presets, one per layer (empty: default)."),
+        ("CRS", list(CRSES), "CRS of BBOX; EPSG:4326 is latitude first."),
+        ("BBOX", None, "minx,miny,maxx,maxy in the CRS's axis order."),
+        ("WIDTH", None, "Image width in pixels."),
+        ("HEIGHT", None, "Image height in pixels."),
+        ("FORMAT", list(FORMATS), "Image format."),
+        ("TRANSPARENT", ["TRUE", "FALSE"], "Transparent background (PNG)."),
+        ("BGCOLOR", None, "Background colour 0xRRGGBB."),
+        ("EXCEPTIONS", ["XML"], "Exception format."),
+    )
+]
+
+
+def _mercator(bbox: tuple[float, float, float, float]) -> tuple[float, ...]:
+    w, s, e, n = bbox
+    s, n = max(s, -_MERCATOR_LAT), min(n, _MERCATOR_LAT)
+    x0, y0 = _TO_MERCATOR.transform(w, s)
+    x1, y1 = _TO_MERCATOR.transform(e, n)
+    return (round(x0, 3), round(y0, 3), round(x1, 3), round(y1, 3))
+
+
+def _required(q: Mapping[str, str], name: str) -> str:
+    value = q.get(name.lower())
+    if value is None or value == "":
+        raise WmsError("MissingParameterValue", f"missing parameter '{name}'")
+    return value
+
+
+def _size(q: Mapping[str, str], name: str, most: int) -> int:
+    raw = _required(q, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise WmsError("InvalidParameterValue", f"invalid parameter '{name}': "
+                                                "expected an integer") from None
+    if not 1 <= value <= most:
+        raise WmsError("InvalidParameterValue",
+                       f"invalid parameter '{name}': must be 1..{most} pixels")
+    return value
+
+
+def _bbox(q: Mapping[str, str], lat_first: bool) -> tuple[float, float, float, float]:
+    parts = _required(q, "BBOX").split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise WmsError("InvalidParameterValue",
+                       "invalid parameter 'BBOX': expected four numbers minx,miny,maxx,maxy")
+    if values[0] >= values[2] or values[1] >= values[3]:
+        raise WmsError("InvalidParameterValue",
+                       "invalid parameter 'BBOX': minimum not below maximum")
+    if lat_first:
+        s, w, n, e = values
+        if s < -90 or n > 90:
+            raise WmsError("InvalidParameterValue", "invalid parameter 'BBOX': latitude out of "
+                                                    "-90..90 (EPSG:4326 is latitude first)")
+        return (w, s, e, n)
+    return (values[0], values[1], values[2], values[3])
+
+
+def _colour(q: Mapping[str, str]) -> tuple[int, int, int]:
+    raw = q.get("bgcolor") or "0xFFFFFF"
+    hexa = raw[2:] if raw.lower().startswith("0x") else raw.lstrip("#")
+    try:
+        if len(hexa) != 6:
+            raise ValueError
+        value = int(hexa, 16)
+    except ValueError:
+        raise WmsError("InvalidParameterValue",
+                       "invalid parameter 'BGCOLOR': expected 0xRRGGBB") from None
+    return (value >> 16 & 255, value >> 8 & 255, value & 255)
+
+
+def _flag(q: Mapping[str, str], name: str) -> bool:
+    raw = (q.get(name.lower()) or "FALSE").upper()
+    if raw not in ("TRUE", "FALSE"):
+        raise WmsError("InvalidParameterValue", f"invalid parameter '{name}': TRUE or FALSE")
+    return raw == "TRUE"
+
+
+def wms_router(settings: TilerSettings, catalog: CatalogLayers) -> APIRouter:
+    """The ``/wms`` route (see the module docstring)."""
+    router = APIRouter()
+
+    @router.get(
+        "/wms",
+        response_class=Response,
+        responses={200: {"content": {"text/xml": {}, "image/png": {}, "image/jpeg": {}},
+                         "description": "Capabilities, a map image or a ServiceException."}},
+        summary="OGC WMS 1.3.0: GetCapabilities and GetMap of the catalog's layers.",
+        operation_id="getWMS",
+        tags=["OGC WMS"],
+        openapi_extra={"parameters": _OPENAPI_PARAMETERS},
+    )
+    async def wms(request: Request) -> Response:
+        # Parameter names are case-insensitive in OGC services (values are not).
+        q = {k.lower(): v for k, v in request.query_params.multi_items()
+             if k not in SECRET_PARAMS}
+        operation = _required(q, "REQUEST").lower()
+        if operation == "getcapabilities":
+            service = _required(q, "SERVICE")
+            if service.upper() != "WMS":
+                raise WmsError("InvalidParameterValue", "invalid parameter 'SERVICE': not WMS")
+            layers = await run_in_threadpool(catalog.layers, request)
+            return _capabilities(request, settings, layers)
+        if operation == "getmap":
+            return await _get_map(request, q, settings, catalog)
+        raise WmsError("OperationNotSupported",
+                       "invalid parameter 'REQUEST': GetCapabilities or GetMap")
+
+    return router
+
+
+def _credential(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query_params.multi_items() if k in SECRET_PARAMS][:1]
+
+
+def _capabilities(request: Request, settings: TilerSettings, layers: list[Layer]) -> Response:
+    credential = _credential(request)
+    # An OnlineResource ends in '?' or '&' (WMS 1.3.0, 6.3.3); clients append their parameters.
+    url = f"{request.base_url}wms?" + (f"{urlencode(credential)}&" if credential else "")
+    xml = _CAPABILITIES.render(
+        title=settings.title, url=url, formats=list(FORMATS), crses=list(CRSES),
+        max_size=settings.wms_max_size, max_layers=settings.wms_max_layers,
+        layers=[{"id": la.id, "title": la.title, "abstract": la.abstract, "bbox": la.bbox,
+                 "mercator": _mercator(la.bbox), "renders": la.renders} for la in layers],
+    )
+    return Response(xml, media_type="text/xml")
+
+
+async def _get_map(
+    request: Request, q: Mapping[str, str], settings: TilerSettings, catalog: CatalogLayers
+) -> Response:
+    version = _required(q, "VERSION")
+    if version != VERSION:
+        raise WmsError("InvalidParameterValue", f"invalid parameter 'VERSION': only {VERSION}")
+    names = _required(q, "LAYERS").split(",")
+    if len(names) > settings.wms_max_layers:
+        raise WmsError("InvalidParameterValue",
+                       f"invalid parameter 'LAYERS': at most {settings.wms_max_layers}")
+    styles = (q.get("styles") or "").split(",") if q.get("styles") else [""] * len(names)
+    if len(styles) != len(names):
+        raise WmsError("InvalidParameterValue",
+                       "invalid parameter 'STYLES': one per layer (or none at all)")
+    crs_name = _required(q, "CRS").upper()
+    if crs_name not in CRSES:
+        raise WmsError("InvalidCRS", f"invalid parameter 'CRS': one of {', '.join(CRSES)}")
+    crs, lat_first = CRSES[crs_name]
+    bbox = _bbox(q, lat_first)
+    width = _size(q, "WIDTH", settings.wms_max_size)
+    height = _size(q, "HEIGHT", settings.wms_max_size)
+    fmt = _required(q, "FORMAT").split(";")[0].strip().lower()
+    if fmt not in FORMATS:
+        raise WmsError("InvalidFormat", f"invalid parameter 'FORMAT': one of {', '.join(FORMATS)}")
+    transparent = _flag(q, "TRANSPARENT")
+    background = _colour(q)
+
+    known = {la.id: la for la in await run_in_threadpool(catalog.layers, request)}
+    picked: list[tuple[str, str]] = []
+    for name, style in zip(names, styles, strict=True):
+        layer = known.get(name)
+        if layer is None:  # unknown and hidden alike: no oracle
+            raise WmsError("LayerNotDefined", f"no layer {name[:128]!r}")
+        style = style or layer.default
+        if style not in layer.renders:
+            raise WmsError("StyleNotDefined", f"no style {style[:64]!r} for layer {name[:128]!r}")
+        picked.append((name, style))
+
+    images = await asyncio.gather(*(
+        _draw(request, name, style, bbox, crs, width, height) for name, style in picked))
+    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    for image in images:  # the first layer at the bottom (WMS 1.3.0, 7.3.3.3)
+        if image is not None:
+            canvas = Image.alpha_composite(canvas, image)
+    if not (transparent and fmt == "image/png"):
+        flat = Image.new("RGBA", (width, height), (*background, 255))
+        canvas = Image.alpha_composite(flat, canvas).convert("RGB")
+    out = io.BytesIO()
+    canvas.save(out, FORMATS[fmt])
+    return Response(out.getvalue(), media_type=fmt)
+
+
+async def _draw(
+    request: Request, collection: str, style: str, bbox: tuple[float, float, float, float],
+    crs: str, width: int, height: int,
+) -> Image.Image | None:
+    """One layer through the tile service's bbox route, as the caller (None: no data there)."""
+    path = (f"/collections/{quote(collection, safe='')}/bbox/"
+            f"{','.join(repr(float(v)) for v in bbox)}/{width}x{height}.png")
+    query = urlencode([("coord_crs", crs), ("dst_crs", crs), ("render", style),
+                       *_credential(request)])
+    headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+    client = request.client
+    transport = httpx.ASGITransport(
+        app=request.app, client=(client.host, client.port) if client else ("127.0.0.1", 0))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tiles.internal") as http:
+        r = await http.get(f"{path}?{query}", headers=headers)
+    if r.status_code == 204:
+        return None
+    if r.status_code != 200:
+        try:
+            detail = str(r.json().get("detail", ""))
+        except ValueError:
+            detail = ""
+        log.info("WMS layer %s/%s: %s %s", collection, style, r.status_code, detail[:200])
+        if r.status_code >= 500:
+            raise WmsError("NoApplicableCode", "the layer could not be drawn", 500)
+        raise WmsError("InvalidParameterValue",
+                       f"layer {collection[:128]!r} could not be drawn here: {detail[:200]}")
+    with Image.open(io.BytesIO(r.content)) as decoded:
+        image = decoded.convert("RGBA")
+    return image if image.size == (width, height) else image.resize((width, height))
