@@ -18,7 +18,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 import asyncpg
@@ -49,11 +49,15 @@ from stac_fastapi.pgstac.extensions import FreeTextExtension
 from stac_fastapi.pgstac.models.extensions import Extensions
 from stac_fastapi.pgstac.types.search import PgstacSearch
 from stac_fastapi.types.errors import InvalidQueryParameter
+from stac_fastapi.types.requests import get_base_url
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from catalog.access import NO_COLLECTION, Access, AccessMiddleware, StacPolicy, readable_of
+from catalog.access.middleware import is_credential_param
+from catalog.asset_links import AssetLinks, keep_share_token, share_token
+from catalog.conformance import widen_conformance
 from catalog.errors import InvalidInput
 from catalog.query import and_filters, check_cql2, query_to_cql2
 from catalog.queryables import ScopedFiltersClient, filter_terms, known_terms
@@ -79,6 +83,11 @@ class StacApiSettings(BaseSettings):
     transactions: bool = Field(default=True, description="Enable (bulk) transactions.")
     max_limit: int = Field(default=10_000, ge=1, description="Largest accepted page size.")
     cors_origins: str = "*"
+    context: Literal["off", "auto", "on"] = Field(
+        default="auto",
+        description="numberMatched on searches: pgstac counts when its estimate says the count "
+        "is cheap (auto), always (on) or never (off).",
+    )
     db_min_conn: int = 1
     db_max_conn: int = 10
 
@@ -187,6 +196,8 @@ def translate_search_errors() -> Iterator[None]:
         if m:
             raise InvalidQueryParameter(f"filter: unknown queryable {m.group(1)!r}") from None
         field = _pgstac_field(msg)
+        if field == "token":  # never echoed: whatever was sent there may be a secret
+            raise InvalidInput("token", "is not a paging token of this API") from None
         if field != "filter":
             raise InvalidInput(field, msg[:300]) from None
         raise InvalidQueryParameter("filter: the expression cannot be evaluated") from None
@@ -358,8 +369,21 @@ class CatalogClient(CoreCrudClient):
             search_request.filter_expr = and_filters(_filter_as_json(search_request), text)
             search_request.filter_lang = "cql2-json"
             search_request.q = None
+        paging = getattr(search_request, "token", None)
+        if isinstance(paging, str) and is_credential_param("token", paging):
+            search_request.token = None  # a share link's token (the credential), not a page
+        # numberMatched as configured; a client's own ``conf`` cannot ask for costly counts.
+        search_request.conf = {**(search_request.conf or {}),
+                               "context": getattr(request.app.state, "context", "auto")}
         with translate_search_errors():
-            return await super()._search_base(search_request, request)
+            found = await super()._search_base(search_request, request)
+        share = share_token(request)
+        if share is not None and request.query_params.get("token") is not None:
+            keep_share_token(found.get("links"), share)
+        links: AssetLinks | None = getattr(request.app.state, "asset_links", None)
+        if links is not None:
+            links.rewrite_items(found.get("features", []), get_base_url(request), share)
+        return found
 
     @staticmethod
     def _geojson(resp: Any) -> Any:
@@ -408,6 +432,13 @@ def postgres_settings(catalog: CatalogSettings, api: StacApiSettings) -> Postgre
     )
 
 
+def _default_asset_links(catalog: CatalogSettings) -> AssetLinks:
+    """Hrefs into the configured store (``STACWORKS_STORE``) become ``/assets`` URLs."""
+    from objectstore import load_settings, store_from_settings
+
+    return AssetLinks.from_settings(store_from_settings(load_settings(home=catalog.home)))
+
+
 def create_stac_app(
     catalog: CatalogSettings | None = None,
     api: StacApiSettings | None = None,
@@ -415,6 +446,7 @@ def create_stac_app(
     client: type[CoreCrudClient] = CatalogClient,
     lifespan: Callable[[FastAPI], Any] | None = None,
     access: Access | None = None,
+    asset_links: AssetLinks | None = None,
 ) -> FastAPI:
     """Build the STAC API application (mount it with :func:`stacworks.app` or run it alone).
 
@@ -461,6 +493,7 @@ def create_stac_app(
         ]
     if collection_search is not None:
         app_extensions.append(collection_search)
+    widen_conformance(app_extensions)  # sort/fields/query/filter as v1.0.0 and v1.1.0
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -511,6 +544,8 @@ def create_stac_app(
     )
     stac.app.state.catalog_settings = catalog
     stac.app.state.max_limit = api.max_limit
+    stac.app.state.context = api.context
+    stac.app.state.asset_links = asset_links or _default_asset_links(catalog)
     add_error_handlers(stac.app)
     return stac.app
 

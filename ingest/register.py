@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -33,6 +35,38 @@ def collection_from_source(cid: str, source: dict[str, Any] | None) -> dict[str,
     return col
 
 
+_LOOPBACK_HOSTS = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def is_loopback_url(href: str) -> bool:
+    """An http(s) URL on this machine (``127.0.0.0/8``, ``::1``, ``localhost``, 0.0.0.0):
+    a temporary server (the demo's, a test's), dead for every other reader."""
+    try:
+        parts = urlsplit(href)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host in _LOOPBACK_HOSTS or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def durable_links(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` without links to loopback servers (``via``, ``derived_from``, ... to a source
+    published on loopback, as the offline demo does): they would be dead once stored."""
+    links = item.get("links")
+    if isinstance(links, list):
+        item["links"] = [lk for lk in links if not (
+            isinstance(lk, dict) and is_loopback_url(str(lk.get("href", ""))))]
+    return item
+
+
 def register_item(dsn: str, item: dict[str, Any], collection: dict[str, Any]) -> bool:
     """Upsert the item (creating its collection first if needed) and refresh the extent.
 
@@ -40,6 +74,7 @@ def register_item(dsn: str, item: dict[str, Any], collection: dict[str, Any]) ->
     :func:`collection_from_source`). Returns whether the collection was created by this call.
     """
     cid = item["collection"]
+    item = durable_links(item)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET search_path TO pgstac, public")  # pgstac's functions expect it
         exists = conn.execute("SELECT 1 FROM pgstac.collections WHERE id = %s", (cid,)).fetchone()

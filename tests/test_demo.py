@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -39,7 +40,14 @@ def test_demo_catalog_searchable_and_sample_scene_shows_as_tiles(demo_env: dict[
         assert len(body["features"]) >= 30
         s2 = httpx.get(f"{base}/stac/collections/sentinel-2-l2a/items").json()["features"]
         assert [f["id"] for f in s2] == ["S2A_29RKH_20200219_0_L2A"]
-        assert s2[0]["assets"]["red"]["href"].startswith(demo_env["STACWORKS_HOME"])
+        # Served as a download URL; no server path and no link to the demo's loopback source.
+        red = s2[0]["assets"]["red"]["href"]
+        assert red == f"{base}/assets/sentinel-2-l2a/S2A_29RKH_20200219_0_L2A/red", red
+        assert demo_env["STACWORKS_HOME"] not in json.dumps(s2)
+        dead = [lk for lk in s2[0]["links"]
+                if "//127.0.0.1" in lk["href"] and not lk["href"].startswith(base)]
+        assert not dead, dead
+        assert httpx.get(red, headers={"Range": "bytes=0-3"}).content[:2] in (b"II", b"MM")
         # The collection mosaic draws with its render preset (true colour), no parameters.
         r = httpx.get(
             f"{base}/tiles/collections/sentinel-2-l2a/tiles/WebMercatorQuad/8/119/109.png"

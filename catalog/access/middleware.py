@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.errors import CatalogError
 
-from .model import ANONYMOUS, OPEN, Principal
+from .model import ANONYMOUS, OPEN, SHARE_PREFIX, Principal
 from .oidc import OidcVerifier, looks_like_jwt
 from .settings import AccessSettings
 from .store import AccessStore, InvalidCredentials
@@ -42,6 +42,7 @@ __all__ = [
     "RateLimiter",
     "RequestInfo",
     "credentials_of",
+    "is_credential_param",
     "role_at_least",
 ]
 
@@ -202,9 +203,20 @@ def credentials_of(scope: Scope) -> str | None:
         return "\x00invalid"  # an Authorization header we do not understand is not anonymous
     query = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(query, keep_blank_values=True):
-        if name in SECRET_PARAMS:
+        if is_credential_param(name, value):
             return value or "\x00invalid"
     return None
+
+
+def is_credential_param(name: str, value: str) -> bool:
+    """``key=``/``access_token=`` always; ``token=`` only for a share link (``sws_...``).
+
+    ``token`` is also the STAC API's paging parameter (``token=next:...`` in every ``next``
+    link): only the share-link prefix tells the two apart.
+    """
+    if name == "token":
+        return value.startswith(f"{SHARE_PREFIX}_")
+    return name in SECRET_PARAMS
 
 
 class Access:

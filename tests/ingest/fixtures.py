@@ -104,9 +104,21 @@ def ingest_env(
             "STACWORKS_INGEST_RETRY_WAIT_S": "1",
             "STACWORKS_INGEST_MAX_ATTEMPTS": "4",
             "STACWORKS_INGEST_HTTP_TIMEOUT_S": "20",
+            # Responses give each asset's stored location as alternate.file (see stored_href).
+            "STACWORKS_STAC_ALTERNATE_FILE": "true",
         }
     )
     return env
+
+
+def stored_href(asset: dict[str, Any]) -> str:
+    """Where a served asset lives in the store: its href is the /assets download URL, the
+    stored location its alternate (``s3``, or ``file`` with STACWORKS_STAC_ALTERNATE_FILE)."""
+    alternate = asset.get("alternate") or {}
+    for name in ("s3", "file"):
+        if name in alternate:
+            return str(alternate[name]["href"])
+    return str(asset["href"])  # not in the serving store (another bucket, a remote URL)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from tests.harness import BIN, ROOT, stacworks
-from tests.ingest.fixtures import Loopback, catalog_settings, store_for
+from tests.ingest.fixtures import Loopback, catalog_settings, store_for, stored_href
 
 pytestmark = pytest.mark.slow
 
@@ -160,6 +160,6 @@ def test_killed_worker_is_resumed(
     store = store_for(env)
     keys = sorted(o.key for o in store.list("resume-test"))
     item = body["features"][0]
-    assert keys == sorted(store.key_for_href(a["href"]) for a in item["assets"].values())
+    assert keys == sorted(store.key_for_href(stored_href(a)) for a in item["assets"].values())
     assert len(keys) == 5
     assert _leftovers(env) == []

@@ -17,7 +17,11 @@ function withParams(url: string, params: TileParams = {}): string {
 }
 
 const COG = /geotiff|cloud-optimized/i;
-const inStore = (href: string) => !/^(https?:)?\/\//i.test(href); // store objects: paths or s3://
+/** Store objects: served by this platform's /assets (…/assets/{collection}/{item}/{asset}), or a
+ * stored location (a path, s3://) from an older API; remote files are any other URL. */
+const OWN_ASSET = /\/assets\/[^/?#]+\/[^/?#]+\/[^/?#]+(\?|$)/;
+const inStore = (href: string) => !/^(https?:)?\/\//i.test(href) || (OWN_ASSET.test(href) && sameOrigin(href));
+const sameOrigin = (href: string) => typeof location === "undefined" || new URL(href, location.href).origin === location.origin;
 
 /**
  * How the tiler can draw an item: with its collection's render preset (no parameters), or one
