@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,9 +37,40 @@ err = Console(stderr=True)
 out = Console()
 
 
+class _OneLine(logging.Formatter):
+    """A log record as one line: an exception adds its type and first line, not a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            detail = str(exc).strip().splitlines()
+            line += f" ({type(exc).__name__}{': ' + detail[0][:300] if detail else ''})"
+        return f"{record.levelname.lower()}: {line}"
+
+
+def _setup_logging(debug: bool) -> None:
+    """Worker and library logs on stderr: one line each, tracebacks only with ``--debug``.
+
+    Without it procrastinate's "job failed" records (already reported per product) are quiet.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if debug
+                         else _OneLine())
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not getattr(h, "_stacworks_cli", False)]
+    handler._stacworks_cli = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    # Connection retries are the error's story, told once by the error itself.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
 @contextmanager
-def _friendly() -> Iterator[None]:
-    """Our errors as one clear line (exit 1), never a traceback; settings errors included."""
+def _friendly(debug: bool = False) -> Iterator[None]:
+    """Our errors as one clear line (exit 1), never a traceback; settings errors included.
+    Anything else is one line too, unless ``--debug`` asks for the traceback."""
     from pydantic import ValidationError
 
     from objectstore import StoreError
@@ -46,11 +78,18 @@ def _friendly() -> Iterator[None]:
     try:
         yield
     except (IngestError, StoreError, CatalogError) as e:
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(1) from None
     except ValidationError as e:
         first = e.errors(include_input=False, include_url=False)[0]
-        err.print(f"[bold red]error:[/] settings: {first['msg']}")
+        err.print(f"[bold red]error:[/] settings: {escape(str(first['msg']))}")
+        raise typer.Exit(1) from None
+    except Exception as e:
+        if debug:
+            raise
+        detail = str(e).strip().splitlines()
+        said = ": " + escape(detail[0][:300]) if detail else ""
+        err.print(f"[bold red]error:[/] {type(e).__name__}{said} (--debug shows the traceback)")
         raise typer.Exit(1) from None
 
 
@@ -113,6 +152,9 @@ def build_cli(
                 "--progress", help="Draw progress bars even when stderr is not a terminal."
             ),
         ] = False,
+        debug: Annotated[
+            bool, typer.Option("--debug", help="Log in detail, with tracebacks.")
+        ] = False,
     ) -> None:
         """Search a source and ingest every product found (runs them here unless --queue)."""
         if ctx.invoked_subcommand is not None:
@@ -120,7 +162,8 @@ def build_cli(
         if source is None:
             err.print(ctx.get_help())
             raise typer.Exit(2)
-        with _friendly():
+        _setup_logging(debug)
+        with _friendly(debug):
             from ingest.runs import run_status
             from ingest.service import start_run
             from ingest.sources import SearchQuery
@@ -195,8 +238,9 @@ def build_cli(
                     line += f" — {p['error']}"
                 out.print(line, markup=False)
 
-    def worker(concurrency: int = 1) -> None:
-        with _friendly():
+    def worker(concurrency: int = 1, debug: bool = False) -> None:
+        _setup_logging(debug)
+        with _friendly(debug):
             catalog = CatalogSettings()
             ensure_database(catalog)
             svc = _services(catalog, on_new_collection)

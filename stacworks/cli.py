@@ -411,9 +411,10 @@ def _register_ingest() -> None:
     @app.command("worker")
     def worker(
         concurrency: Annotated[int, typer.Option(min=1, help="Products processed at once.")] = 1,
+        debug: Annotated[bool, typer.Option("--debug", help="Logs with tracebacks.")] = False,
     ) -> None:
         """Process queued ingest products until stopped (Ctrl-C finishes running ones)."""
-        run_worker(concurrency)
+        run_worker(concurrency, debug)
 
 
 _register_ingest()

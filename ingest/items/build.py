@@ -23,6 +23,7 @@ from typing import Any
 
 from ingest.convert import CogProfile, ConversionError, pointcloud_metadata
 from ingest.errors import ProductError
+from ingest.items.versions import to_current_stac
 from ingest.items.assets import COG_TYPE, Output, action_for, asset_key_for, convert, href_ext
 from ingest.sources.base import Product
 
@@ -84,7 +85,7 @@ def _wanted(ctx: Context, key: str, asset: dict[str, Any]) -> bool:
 
 
 def _skeleton(product: Product) -> dict[str, Any]:
-    item = copy.deepcopy(product.item)
+    item = to_current_stac(copy.deepcopy(product.item))  # a no-op for STAC 1.x items
     item["id"] = product.item_id
     item["collection"] = product.collection
     item.setdefault("type", "Feature")

@@ -1,7 +1,11 @@
-"""Validate STAC objects against the official JSON schemas, from an offline mirror if given.
+"""Validate STAC objects against the official JSON schemas, offline by default.
 
 A jsonschema + referencing registry, as in tests/catalog/test_schemas.py, moved here so ingest
 can check every item before registering it. Returns a result, never raises for a bad item.
+
+Schema URLs resolve from the copies bundled with this package (``stac_schemas/``: STAC core,
+GeoJSON, PROJJSON and the extensions our items use), then from ``STACWORKS_INGEST_SCHEMA_MIRROR``
+when set, and only then from the network: an air-gapped worker validates with no settings.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import jsonschema_specifications
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.exceptions import Unretrievable
@@ -22,21 +27,34 @@ CORE = {
     "Feature": "item-spec/json-schema/item.json",
     "Collection": "collection-spec/json-schema/collection.json",
 }
+#: The schemas shipped with stacworks, laid out by URL (``https://<path>`` -> ``<path>``).
+BUNDLED = Path(__file__).resolve().parent / "stac_schemas"
+
+
+def _local(folder: Path, uri: str) -> Path | None:
+    """``uri``'s file under ``folder`` (its path after the scheme), if there, never outside."""
+    rest = uri.split("://", 1)[-1].split("#", 1)[0]
+    if not rest or ".." in rest.split("/"):
+        return None
+    path = folder / rest
+    return path if path.is_file() else None
 
 
 @cache
 def registry(mirror: Path | None) -> Registry:
-    """Schemas by URL: read from ``mirror/<host>/<path>`` when set, else fetched over HTTP."""
+    """Schemas by URL: bundled copies first, then ``mirror/<host>/<path>``, then HTTP."""
 
     def retrieve(uri: str) -> Resource:
-        if mirror is not None:
-            path = mirror / uri.split("://", 1)[1].split("#", 1)[0]
-            return Resource.from_contents(json.loads(path.read_text()))
+        for folder in (BUNDLED, mirror):
+            path = _local(folder, uri) if folder is not None else None
+            if path is not None:
+                return Resource.from_contents(json.loads(path.read_text()))
         import requests
 
         return Resource.from_contents(requests.get(uri, timeout=30).json())
 
-    return Registry(retrieve=retrieve)  # type: ignore[call-arg]
+    # The JSON Schema meta-schemas (draft-07, ...) that STAC schemas $ref come with jsonschema.
+    return jsonschema_specifications.REGISTRY.combine(Registry(retrieve=retrieve))  # type: ignore[call-arg]
 
 
 def schema_errors(obj: dict[str, Any], uri: str, mirror: Path | None) -> list[str]:

@@ -9,6 +9,7 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 
 from ingest.errors import SourceError, TransientError
+from ingest.items.versions import to_current_stac
 from ingest.sources.base import Product, SearchQuery, classify, safe_id, self_href
 
 
@@ -62,6 +63,7 @@ class StacApiSource:
     def product(
         self, item: dict[str, Any], collection: dict[str, Any] | None, query: SearchQuery
     ) -> Product:
+        item = to_current_stac(item)  # USGS per-scene items are STAC 0.7.0
         return Product(
             source=self.name,
             collection=query.collection or str(item.get("collection")),
