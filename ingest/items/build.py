@@ -23,8 +23,8 @@ from typing import Any
 
 from ingest.convert import CogProfile, ConversionError, pointcloud_metadata
 from ingest.errors import ProductError
-from ingest.items.versions import to_current_stac
 from ingest.items.assets import COG_TYPE, Output, action_for, asset_key_for, convert, href_ext
+from ingest.items.versions import to_current_stac
 from ingest.sources.base import Product
 
 #: fetch(href, dest) downloads one source file; the pipeline supplies it (auth, progress).
