@@ -10,6 +10,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,13 @@ import typer
 from catalog.errors import CatalogError
 from processing.errors import ProcessingError
 
-__all__ = ["build_cli"]
+__all__ = [
+    "AlgorithmCommands",
+    "CommandGroup",
+    "WorkflowFileCommands",
+    "WorkflowRegistryCommands",
+    "build_cli",
+]
 
 EnsureDatabase = Callable[[Any], None]
 
@@ -60,144 +67,177 @@ def _read_json_arg(value: str, name: str) -> Any:
         raise _fail(f"{name}: not valid JSON ({exc})") from None
 
 
-def build_cli(ensure_database: EnsureDatabase) -> tuple[typer.Typer, typer.Typer]:
-    """The `algorithm` and `workflow` command groups; ``ensure_database`` starts our cluster."""
-    algorithm_app = typer.Typer(help="Register and inspect algorithms.", no_args_is_help=True)
-    workflow_app = typer.Typer(help="Validate, run and manage ASL workflows.",
-                               no_args_is_help=True)
+@dataclass
+class CommandGroup:
+    """A few related commands registered on ``app`` when the group is created.
 
-    def database() -> Any:
+    ``ensure_database`` (the composition root's: it starts our private cluster when needed) is
+    the one seam; commands open the catalog database through :meth:`database` only when run.
+    """
+
+    app: typer.Typer
+    ensure_database: EnsureDatabase
+
+    def __post_init__(self) -> None:
+        self.register()
+
+    def register(self) -> None:
+        raise NotImplementedError
+
+    def database(self) -> Any:
         from catalog.settings import CatalogSettings
         from processing.db import Database
 
         settings = CatalogSettings()
-        ensure_database(settings)
+        self.ensure_database(settings)
         return Database(settings.dsn, max_size=2)
 
-    # -- algorithms ----------------------------------------------------------------------------
 
-    @algorithm_app.command("register")
-    @_friendly
-    def algorithm_register(
-        files: Annotated[list[Path], typer.Argument(help="Algorithm files (YAML or JSON).")],
-        replace: Annotated[bool, typer.Option(help="Replace an existing version.")] = False,
-    ) -> None:
-        """Register algorithms (validated first: sizes, command, parameter schema)."""
-        from processing.algorithms import AlgorithmRegistry, load_algorithm_file
+class AlgorithmCommands(CommandGroup):
+    """`stacworks algorithm register|list|show|remove`: the algorithm registry."""
 
-        specs = [load_algorithm_file(f) for f in files]
-        registry = AlgorithmRegistry(database())
-        for spec in specs:
-            registry.register(spec, replace=replace)
-            typer.echo(f"registered {spec.name} {spec.version} "
-                       f"({spec.cpu} CPU units, {spec.memory} MiB)")
-
-    @algorithm_app.command("list")
-    @_friendly
-    def algorithm_list() -> None:
-        """The latest version of each registered algorithm."""
+    def registry(self) -> Any:
         from processing.algorithms import AlgorithmRegistry
 
-        for spec in AlgorithmRegistry(database()).latest():
-            typer.echo(f"{spec.name}\t{spec.version}\t{spec.cpu}/{spec.memory}\t"
-                       f"{spec.title or spec.description[:60]}")
+        return AlgorithmRegistry(self.database())
 
-    @algorithm_app.command("show")
-    @_friendly
-    def algorithm_show(name: str, version: Annotated[str | None, typer.Option()] = None) -> None:
-        """One algorithm's registration as JSON."""
-        from processing.algorithms import AlgorithmRegistry
+    def register(self) -> None:
+        registry = self.registry
 
-        _echo_json(AlgorithmRegistry(database()).get(name, version).model_dump(mode="json"))
+        @self.app.command("register")
+        @_friendly
+        def algorithm_register(
+            files: Annotated[list[Path], typer.Argument(help="Algorithm files (YAML or JSON).")],
+            replace: Annotated[bool, typer.Option(help="Replace an existing version.")] = False,
+        ) -> None:
+            """Register algorithms (validated first: sizes, command, parameter schema)."""
+            from processing.algorithms import load_algorithm_file
 
-    @algorithm_app.command("remove")
-    @_friendly
-    def algorithm_remove(name: str, version: Annotated[str | None, typer.Option()] = None) -> None:
-        """Remove an algorithm (one version, or all)."""
-        from processing.algorithms import AlgorithmRegistry
+            specs = [load_algorithm_file(f) for f in files]
+            algorithms = registry()
+            for spec in specs:
+                algorithms.register(spec, replace=replace)
+                typer.echo(f"registered {spec.name} {spec.version} "
+                           f"({spec.cpu} CPU units, {spec.memory} MiB)")
 
-        n = AlgorithmRegistry(database()).delete(name, version)
-        typer.echo(f"removed {n} version(s) of {name}")
+        @self.app.command("list")
+        @_friendly
+        def algorithm_list() -> None:
+            """The latest version of each registered algorithm."""
+            for spec in registry().latest():
+                typer.echo(f"{spec.name}\t{spec.version}\t{spec.cpu}/{spec.memory}\t"
+                           f"{spec.title or spec.description[:60]}")
 
-    # -- workflows: local ----------------------------------------------------------------------
+        @self.app.command("show")
+        @_friendly
+        def algorithm_show(name: str,
+                           version: Annotated[str | None, typer.Option()] = None) -> None:
+            """One algorithm's registration as JSON."""
+            _echo_json(registry().get(name, version).model_dump(mode="json"))
 
-    @workflow_app.command("validate")
-    @_friendly
-    def workflow_validate(
-        file: Annotated[Path, typer.Argument(help="An ASL document or a workflow file.")],
-    ) -> None:
-        """Print every validation error (state and field); exit 1 when there is any."""
-        from processing.algorithms import read_document
-        from processing.asl import validate
+        @self.app.command("remove")
+        @_friendly
+        def algorithm_remove(name: str,
+                             version: Annotated[str | None, typer.Option()] = None) -> None:
+            """Remove an algorithm (one version, or all)."""
+            n = registry().delete(name, version)
+            typer.echo(f"removed {n} version(s) of {name}")
 
-        doc = read_document(file)
-        definition = doc.get("definition", doc) if isinstance(doc, dict) else doc
-        result = validate(definition)
-        for issue in result.errors:
-            typer.echo(f"error: {issue}", err=True)
-        for issue in result.warnings:
-            typer.echo(f"warning: {issue}", err=True)
-        if not result.valid:
-            raise typer.Exit(1)
-        typer.echo(f"{file}: valid")
 
-    @workflow_app.command("run")
-    @_friendly
-    def workflow_run(
-        file: Annotated[Path, typer.Argument(help="An ASL document or a workflow file.")],
-        input: Annotated[str, typer.Option("--input", help="Input JSON (or @file).")] = "{}",  # noqa: A002
-        algorithm: Annotated[list[Path] | None, typer.Option(
-            "--algorithm", help="Algorithm files to use instead of the registry (no database).",
-        )] = None,
-        work_dir: Annotated[Path | None, typer.Option(help="Where tasks stage files.")] = None,
-    ) -> None:
-        """Run a document on the local executor; print its output JSON (exit 1 on failure)."""
-        from processing.algorithms import InMemoryAlgorithms, load_algorithm_file, read_document
-        from processing.asl import InvalidDefinition, StateMachine
+class WorkflowFileCommands(CommandGroup):
+    """`stacworks workflow validate|run`: a document on disk, checked or run right here."""
+
+    def register(self) -> None:
+        group = self
+
+        @self.app.command("validate")
+        @_friendly
+        def workflow_validate(
+            file: Annotated[Path, typer.Argument(help="An ASL document or a workflow file.")],
+        ) -> None:
+            """Print every validation error (state and field); exit 1 when there is any."""
+            from processing.algorithms import read_document
+            from processing.asl import validate
+
+            doc = read_document(file)
+            definition = doc.get("definition", doc) if isinstance(doc, dict) else doc
+            result = validate(definition)
+            for issue in result.errors:
+                typer.echo(f"error: {issue}", err=True)
+            for issue in result.warnings:
+                typer.echo(f"warning: {issue}", err=True)
+            if not result.valid:
+                raise typer.Exit(1)
+            typer.echo(f"{file}: valid")
+
+        @self.app.command("run")
+        @_friendly
+        def workflow_run(
+            file: Annotated[Path, typer.Argument(help="An ASL document or a workflow file.")],
+            input: Annotated[str, typer.Option("--input", help="Input JSON (or @file).")] = "{}",  # noqa: A002
+            algorithm: Annotated[list[Path] | None, typer.Option(
+                "--algorithm", help="Algorithm files to use instead of the registry (no database).",
+            )] = None,
+            work_dir: Annotated[Path | None, typer.Option(help="Where tasks stage files.")] = None,
+        ) -> None:
+            """Run a document on the local executor; print its output JSON (exit 1 on failure)."""
+            group.run(file, _read_json_arg(input, "--input"), algorithm, work_dir)
+
+    def task_runners(self, doc: Any, workflow_id: str, execution_id: str,
+                     algorithm: list[Path] | None, stage: Path) -> dict[str, Any]:
+        """The ECS resources' runner: algorithms from files (no database) or the registry, with
+        outputs published to the catalog."""
+        from processing.algorithms import InMemoryAlgorithms, load_algorithm_file
         from processing.runner import AlgorithmTaskRunner, ExecutionContext
         from processing.settings import ProcessingSettings
-        from processing.workflows import ECS_RESOURCES, task_states, workflow_from_document
+        from processing.workflows import ECS_RESOURCES, workflow_from_document
+
+        context_args: dict[str, Any] = {}
+        if algorithm:
+            source: Any = InMemoryAlgorithms(load_algorithm_file(f) for f in algorithm)
+            catalog, publisher, collection = None, None, workflow_id
+        else:
+            from catalog.settings import CatalogSettings
+            from objectstore import store_from_settings
+            from objectstore.settings import load_settings
+            from processing.algorithms import AlgorithmRegistry
+            from processing.contract import CatalogItems
+            from processing.outputs import OutputPublisher
+
+            cat = CatalogSettings()
+            self.ensure_database(cat)
+            spec = workflow_from_document(doc, workflow_id=_safe_id(workflow_id))
+            collection = spec.collection
+            context_args["renders"] = spec.renders
+            source = AlgorithmRegistry(self.database())
+            catalog = CatalogItems(cat.dsn)
+            publisher = OutputPublisher(store_from_settings(load_settings(home=cat.home)),
+                                        cat.dsn)
+        context = ExecutionContext(execution_id=execution_id, workflow_id=workflow_id,
+                                   workflow_version=None, output_collection=collection,
+                                   work_dir=stage, **context_args)
+        runner = AlgorithmTaskRunner(source, context, ProcessingSettings(), catalog=catalog,
+                                     publisher=publisher)
+        return {resource: runner for resource in ECS_RESOURCES}
+
+    def run(self, file: Path, data: Any, algorithm: list[Path] | None,
+            work_dir: Path | None) -> None:
+        from processing.algorithms import read_document
+        from processing.asl import InvalidDefinition, StateMachine
+        from processing.settings import ProcessingSettings
+        from processing.workflows import ECS_RESOURCES, task_states
 
         doc = read_document(file)
-        data = _read_json_arg(input, "--input")
         definition = doc.get("definition", doc) if isinstance(doc, dict) else doc
         has_tasks = any(s.get("Resource") in ECS_RESOURCES for _, s, _ in task_states(definition))
         workflow_id = (doc.get("id") if isinstance(doc, dict) else None) or file.stem.lower()
-        settings = ProcessingSettings()
         execution_id = uuid.uuid4().hex
         stage = work_dir or Path(tempfile.mkdtemp(prefix="stacworks-run-"))
-        runners: dict[str, Any] = {}
-        if has_tasks:
-            context_args: dict[str, Any] = {}
-            if algorithm:
-                source: Any = InMemoryAlgorithms(load_algorithm_file(f) for f in algorithm)
-                catalog, publisher, collection = None, None, workflow_id
-            else:
-                from catalog.settings import CatalogSettings
-                from objectstore import store_from_settings
-                from objectstore.settings import load_settings
-                from processing.algorithms import AlgorithmRegistry
-                from processing.contract import CatalogItems
-                from processing.outputs import OutputPublisher
-
-                cat = CatalogSettings()
-                ensure_database(cat)
-                spec = workflow_from_document(doc, workflow_id=_safe_id(workflow_id))
-                collection = spec.collection
-                context_args["renders"] = spec.renders
-                source = AlgorithmRegistry(database())
-                catalog = CatalogItems(cat.dsn)
-                publisher = OutputPublisher(store_from_settings(load_settings(home=cat.home)),
-                                            cat.dsn)
-            context = ExecutionContext(execution_id=execution_id, workflow_id=workflow_id,
-                                       workflow_version=None, output_collection=collection,
-                                       work_dir=stage, **context_args)
-            runner = AlgorithmTaskRunner(source, context, settings, catalog=catalog,
-                                         publisher=publisher)
-            runners = {resource: runner for resource in ECS_RESOURCES}
+        runners = (self.task_runners(doc, workflow_id, execution_id, algorithm, stage)
+                   if has_tasks else {})
         try:
             machine = StateMachine(definition, runners=runners,
-                                   default_task_timeout=settings.default_task_timeout,
+                                   default_task_timeout=ProcessingSettings().default_task_timeout,
                                    name=workflow_id)
         except InvalidDefinition as exc:
             for issue in exc.result.errors:
@@ -211,105 +251,122 @@ def build_cli(ensure_database: EnsureDatabase) -> tuple[typer.Typer, typer.Typer
             raise typer.Exit(1)
         typer.echo(json.dumps(result.output, indent=2))
 
-    # -- workflows: the registry ---------------------------------------------------------------
 
-    def workflows() -> Any:
+class WorkflowRegistryCommands(CommandGroup):
+    """`stacworks workflow create|import|update|list|get|duplicate|delete|export|estimate`."""
+
+    def workflows(self) -> Any:
         from processing.workflows import WorkflowStore
 
-        return WorkflowStore(database())
+        return WorkflowStore(self.database())
 
-    def show(spec: Any) -> None:
-        typer.echo(f"{spec.id} version {spec.version}", err=True)
+    def register(self) -> None:
+        self.register_changes()
+        self.register_reads()
 
-    @workflow_app.command("create")
-    @_friendly
-    def workflow_create(
-        file: Path, id: Annotated[str | None, typer.Option("--id")] = None,  # noqa: A002
-    ) -> None:
-        """Create a workflow from a workflow file or a plain ASL document (with --id)."""
-        from processing.algorithms import read_document
-        from processing.workflows import workflow_from_document
+    def register_changes(self) -> None:
+        workflows = self.workflows
 
-        show(workflows().create(workflow_from_document(read_document(file), workflow_id=id)))
+        def show(spec: Any) -> None:
+            typer.echo(f"{spec.id} version {spec.version}", err=True)
 
-    @workflow_app.command("import")
-    @_friendly
-    def workflow_import(file: Path, id: Annotated[str, typer.Option("--id")]) -> None:  # noqa: A002
-        """Import a plain ASL JSON document as a new workflow."""
-        from processing.algorithms import read_document
-        from processing.workflows import workflow_from_document
+        def from_file(file: Path, workflow_id: str | None) -> Any:
+            from processing.algorithms import read_document
+            from processing.workflows import workflow_from_document
 
-        show(workflows().create(workflow_from_document(read_document(file), workflow_id=id)))
+            return workflow_from_document(read_document(file), workflow_id=workflow_id)
 
-    @workflow_app.command("update")
-    @_friendly
-    def workflow_update(workflow_id: str, file: Path) -> None:
-        """Store a new version of a workflow."""
-        from processing.algorithms import read_document
-        from processing.workflows import workflow_from_document
+        @self.app.command("create")
+        @_friendly
+        def workflow_create(
+            file: Path, id: Annotated[str | None, typer.Option("--id")] = None,  # noqa: A002
+        ) -> None:
+            """Create a workflow from a workflow file or a plain ASL document (with --id)."""
+            show(workflows().create(from_file(file, id)))
 
-        spec = workflow_from_document(read_document(file), workflow_id=workflow_id)
-        show(workflows().update(workflow_id, spec))
+        @self.app.command("import")
+        @_friendly
+        def workflow_import(file: Path, id: Annotated[str, typer.Option("--id")]) -> None:  # noqa: A002
+            """Import a plain ASL JSON document as a new workflow."""
+            show(workflows().create(from_file(file, id)))
 
-    @workflow_app.command("list")
-    @_friendly
-    def workflow_list() -> None:
-        """Every workflow with its latest version."""
-        for spec in workflows().latest():
-            typer.echo(f"{spec.id}\t{spec.version}\t{spec.title or ''}")
+        @self.app.command("update")
+        @_friendly
+        def workflow_update(workflow_id: str, file: Path) -> None:
+            """Store a new version of a workflow."""
+            show(workflows().update(workflow_id, from_file(file, workflow_id)))
 
-    @workflow_app.command("get")
-    @_friendly
-    def workflow_get(workflow_id: str,
-                     version: Annotated[int | None, typer.Option()] = None) -> None:
-        """A workflow (latest or a given version) as JSON."""
-        _echo_json(workflows().get(workflow_id, version).model_dump(mode="json"))
+        @self.app.command("duplicate")
+        @_friendly
+        def workflow_duplicate(workflow_id: str, new_id: str) -> None:
+            """Copy a workflow under a new id (version 1)."""
+            show(workflows().duplicate(workflow_id, new_id))
 
-    @workflow_app.command("duplicate")
-    @_friendly
-    def workflow_duplicate(workflow_id: str, new_id: str) -> None:
-        """Copy a workflow under a new id (version 1)."""
-        show(workflows().duplicate(workflow_id, new_id))
+        @self.app.command("delete")
+        @_friendly
+        def workflow_delete(workflow_id: str) -> None:
+            """Delete a workflow (its versions stay for the provenance of past runs)."""
+            workflows().delete(workflow_id)
+            typer.echo(f"deleted {workflow_id}")
 
-    @workflow_app.command("delete")
-    @_friendly
-    def workflow_delete(workflow_id: str) -> None:
-        """Delete a workflow (its versions stay for the provenance of past runs)."""
-        workflows().delete(workflow_id)
-        typer.echo(f"deleted {workflow_id}")
+    def register_reads(self) -> None:
+        workflows, database = self.workflows, self.database
 
-    @workflow_app.command("export")
-    @_friendly
-    def workflow_export(
-        workflow_id: str,
-        version: Annotated[int | None, typer.Option()] = None,
-        output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
-    ) -> None:
-        """The plain ASL JSON (deployable to Step Functions unchanged)."""
-        text = json.dumps(workflows().get(workflow_id, version).definition, indent=2)
-        if output:
-            output.write_text(text + "\n", encoding="utf-8")
-        else:
-            typer.echo(text)
+        @self.app.command("list")
+        @_friendly
+        def workflow_list() -> None:
+            """Every workflow with its latest version."""
+            for spec in workflows().latest():
+                typer.echo(f"{spec.id}\t{spec.version}\t{spec.title or ''}")
 
-    @workflow_app.command("estimate")
-    @_friendly
-    def workflow_estimate(
-        process_id: Annotated[str, typer.Argument(help="Workflow id or algorithm:NAME.")],
-        items: Annotated[int, typer.Option(min=0, help="Number of input items.")] = 1,
-    ) -> None:
-        """Estimate task runs and Fargate cost before a run."""
-        from catalog.settings import CatalogSettings
-        from objectstore import LocalStore
-        from processing.executions import ExecutionManager
-        from processing.settings import ProcessingSettings
+        @self.app.command("get")
+        @_friendly
+        def workflow_get(workflow_id: str,
+                         version: Annotated[int | None, typer.Option()] = None) -> None:
+            """A workflow (latest or a given version) as JSON."""
+            _echo_json(workflows().get(workflow_id, version).model_dump(mode="json"))
 
-        cat = CatalogSettings()
-        db = database()
-        manager = ExecutionManager(db=db, settings=ProcessingSettings(), dsn=cat.dsn,
-                                   home=cat.home, object_store=LocalStore(cat.home / "objects"))
-        _echo_json(manager.estimate(process_id, items))
+        @self.app.command("export")
+        @_friendly
+        def workflow_export(
+            workflow_id: str,
+            version: Annotated[int | None, typer.Option()] = None,
+            output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+        ) -> None:
+            """The plain ASL JSON (deployable to Step Functions unchanged)."""
+            text = json.dumps(workflows().get(workflow_id, version).definition, indent=2)
+            if output:
+                output.write_text(text + "\n", encoding="utf-8")
+            else:
+                typer.echo(text)
 
+        @self.app.command("estimate")
+        @_friendly
+        def workflow_estimate(
+            process_id: Annotated[str, typer.Argument(help="Workflow id or algorithm:NAME.")],
+            items: Annotated[int, typer.Option(min=0, help="Number of input items.")] = 1,
+        ) -> None:
+            """Estimate task runs and Fargate cost before a run."""
+            from catalog.settings import CatalogSettings
+            from objectstore import LocalStore
+            from processing.executions import ExecutionManager
+            from processing.settings import ProcessingSettings
+
+            cat = CatalogSettings()
+            manager = ExecutionManager(db=database(), settings=ProcessingSettings(), dsn=cat.dsn,
+                                       home=cat.home,
+                                       object_store=LocalStore(cat.home / "objects"))
+            _echo_json(manager.estimate(process_id, items))
+
+
+def build_cli(ensure_database: EnsureDatabase) -> tuple[typer.Typer, typer.Typer]:
+    """The `algorithm` and `workflow` command groups; ``ensure_database`` starts our cluster."""
+    algorithm_app = typer.Typer(help="Register and inspect algorithms.", no_args_is_help=True)
+    workflow_app = typer.Typer(help="Validate, run and manage ASL workflows.",
+                               no_args_is_help=True)
+    AlgorithmCommands(algorithm_app, ensure_database)
+    WorkflowFileCommands(workflow_app, ensure_database)
+    WorkflowRegistryCommands(workflow_app, ensure_database)
     return algorithm_app, workflow_app
 
 
