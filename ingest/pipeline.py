@@ -18,11 +18,12 @@ from typing import Any, cast
 
 from catalog.settings import CatalogSettings
 from ingest.convert import CogProfile
-from ingest.download import fetch
+from ingest.download import DownloadLimits, fetch
 from ingest.errors import IngestError, ProductError, is_retryable
 from ingest.items.build import Built, Context, build
 from ingest.items.files import FILE_EXTENSION, file_fields
 from ingest.items.schemas import schema_errors, validate_stac
+from ingest.limits import InputLimits
 from ingest.register import catalog_item, collection_from_source, register_item
 from ingest.runs import FINAL, load_product, previously_done, update_product
 from ingest.settings import IngestSettings
@@ -97,7 +98,7 @@ def process_product(
         started_at="now()",
         assets_done=0,
     )
-    work = svc.settings.work_root(svc.catalog.home) / product.collection / product.item_id
+    work = work_folder(svc, product)
     shutil.rmtree(work, ignore_errors=True)  # a killed attempt's leftovers
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -150,6 +151,16 @@ def process_product(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def work_folder(svc: Services, product: Product) -> Path:
+    """The product's scratch folder (downloads, conversions), removed when it ends."""
+    return svc.settings.work_root(svc.catalog.home) / product.collection / product.item_id
+
+
+def discard_product(svc: Services, product: Product) -> None:
+    """What a product that failed for good leaves in the store is removed (see _discard)."""
+    _discard(svc, product)
+
+
 def _message(e: BaseException) -> str:
     if isinstance(e, IngestError | StoreError):
         return str(e)
@@ -162,10 +173,11 @@ def _build(
     source = get_source(product.source, svc.settings)
     auth = source.auth_for(product)
     spent = {"download": 0.0}
+    limits = DownloadLimits.from_settings(svc.settings)
 
     def fetch_one(href: str, dest: Path) -> None:
         t = time.monotonic()
-        fetch(href, dest, auth=auth, timeout=svc.settings.http_timeout_s)
+        fetch(href, dest, auth=auth, timeout=svc.settings.http_timeout_s, limits=limits)
         spent["download"] += time.monotonic() - t
 
     def progress(done: int, total: int) -> None:
@@ -174,7 +186,10 @@ def _build(
 
     t = time.monotonic()
     profile = cast(CogProfile, svc.settings.cog_profile)  # checked by IngestSettings
-    built = build(Context(product, work, fetch_one, progress, profile))
+    built = build(Context(
+        product, work, fetch_one, progress, profile,
+        limits=InputLimits.from_settings(svc.settings),
+    ))
     timings["download_s"] = round(spent["download"], 3)
     timings["convert_s"] = round(time.monotonic() - t - spent["download"], 3)
     return built

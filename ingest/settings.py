@@ -29,7 +29,9 @@ class IngestSettings(BaseSettings):
     )
     queue: str = Field(default="ingest", description="procrastinate queue of ingest jobs.")
     max_attempts: int = Field(
-        default=5, ge=1, description="Attempts per product on transient errors."
+        default=5, ge=1,
+        description="Attempts per product: transient errors are retried, and so is a product "
+        "whose worker died (killed, out of memory), up to this many runs; then it fails.",
     )
     retry_wait_s: float = Field(
         default=2.0, ge=0, description="First retry delay; doubles each time."
@@ -37,6 +39,48 @@ class IngestSettings(BaseSettings):
     http_timeout_s: float = Field(
         default=60, gt=0, description="Connect/read timeout of downloads."
     )
+    download_deadline_s: float = Field(
+        default=7200, gt=0,
+        description="Longest one asset download may take, start to end; past it the product "
+        "fails (a source trickling bytes would otherwise hold a worker forever).",
+    )
+    download_min_rate: float = Field(
+        default=10 * 1024, ge=0,
+        description="Slowest acceptable download, in bytes/s, measured over each "
+        "`download_rate_window_s`; slower fails the product (0: no minimum).",
+    )
+    download_rate_window_s: float = Field(
+        default=60, gt=0, description="Window over which `download_min_rate` is measured."
+    )
+    download_max_bytes: int = Field(
+        default=50 * 1024**3, gt=0,
+        description="Largest file one asset download may bring (Content-Length is checked "
+        "first, then the bytes as they arrive).",
+    )
+    max_raster_pixels: int = Field(
+        default=2**30, gt=0,
+        description="Most pixels (width x height) of an input raster; larger ones fail their "
+        "product before conversion.",
+    )
+    max_raster_bytes: int = Field(
+        default=32 * 1024**3, gt=0,
+        description="Largest uncompressed size (width x height x bands x sample size) of an "
+        "input raster.",
+    )
+    max_points: int = Field(
+        default=2_000_000_000, gt=0,
+        description="Most points an input LAS/LAZ header may declare.",
+    )
+    archive_max_bytes: int = Field(
+        default=50 * 1024**3, gt=0,
+        description="Largest total an archive (SAFE zip) may expand to; checked on the "
+        "members' declared sizes before anything is written, and again while writing.",
+    )
+    archive_max_ratio: float = Field(
+        default=200, gt=1,
+        description="Largest expansion ratio (expanded / archive size) of an archive.",
+    )
+
     heartbeat_s: float = Field(default=10, gt=0, description="Worker heartbeat interval.")
     stalled_after_s: float = Field(
         default=30,

@@ -10,32 +10,85 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import threading
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from procrastinate import App
+from procrastinate.jobs import Status
 
-from ingest.pipeline import Services
+from ingest.pipeline import Services, discard_product, work_folder
 from ingest.queue import make_app
-from ingest.runs import run_status
+from ingest.runs import FINAL, load_product, run_status, update_product
 from objectstore import LocalStore
 
 log = logging.getLogger(__name__)
 
 
 async def retry_stalled(app: App, svc: Services) -> int:
-    """Put back in the queue the running jobs of workers that stopped sending heartbeats."""
+    """Put back in the queue the running jobs of workers that stopped sending heartbeats,
+    unless the product has used up ``STACWORKS_INGEST_MAX_ATTEMPTS`` (a product that kills its
+    worker every time, e.g. out of memory, would otherwise be retried forever): then it is
+    marked failed with the reason. procrastinate persists the count (``attempts``)."""
     await app.job_manager.prune_stalled_workers(svc.settings.stalled_after_s)
     stalled = await app.job_manager.get_stalled_jobs(
         queue=svc.settings.queue, seconds_since_heartbeat=svc.settings.stalled_after_s
     )
     n = 0
+    limit = svc.settings.max_attempts
     for job in stalled:
-        log.warning("retrying job %s of a dead worker", job.id)
+        runs = job.attempts + 1  # the run that died included
+        if runs >= limit:
+            log.error("job %s: its worker died in each of %s runs; failing it", job.id, runs)
+            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            product_id = job.task_kwargs.get("product_id")
+            if isinstance(product_id, int):
+                await asyncio.to_thread(_fail_crashed, svc, product_id, runs)
+            continue
+        log.warning("retrying job %s of a dead worker (run %s of %s)", job.id, runs + 1, limit)
         await app.job_manager.retry_job(job)
         n += 1
     return n
+
+
+def _fail_crashed(svc: Services, product_id: int, runs: int) -> None:
+    product, row = load_product(svc.dsn, product_id)
+    if row["status"] in FINAL:
+        return
+    discard_product(svc, product)
+    shutil.rmtree(work_folder(svc, product), ignore_errors=True)
+    update_product(
+        svc.dsn, product_id, status="failed", stage=None, attempts=runs, finished_at="now()",
+        error=f"the worker died while ingesting this product in each of {runs} runs (killed, "
+        "out of memory or crashed); not retried again (STACWORKS_INGEST_MAX_ATTEMPTS="
+        f"{svc.settings.max_attempts})",
+    )
+
+
+def purge_abandoned_work(svc: Services) -> int:
+    """Remove the scratch folders of products no worker is on (a killed worker's leftovers,
+    or products failed since); folders of products still queued or running are kept."""
+    root = svc.settings.work_root(svc.catalog.home)
+    if not root.is_dir():
+        return 0
+    with psycopg.connect(svc.dsn) as conn:
+        live = {
+            (c, i) for c, i in conn.execute(
+                "SELECT collection, item_id FROM stacworks.ingest_products "
+                "WHERE status IN ('queued', 'running', 'retrying')"
+            )
+        }
+    removed = 0
+    for coll in [p for p in root.iterdir() if p.is_dir()]:
+        for item in [p for p in coll.iterdir() if p.is_dir()]:
+            if (coll.name, item.name) not in live:
+                shutil.rmtree(item, ignore_errors=True)
+                removed += 1
+        with contextlib.suppress(OSError):
+            coll.rmdir()  # only when empty
+    return removed
 
 
 def purge_store_temp(svc: Services) -> None:
@@ -58,6 +111,8 @@ async def run_worker(
     Stopping is graceful: products in progress finish first.
     """
     purge_store_temp(svc)
+    with contextlib.suppress(OSError, psycopg.Error):
+        purge_abandoned_work(svc)
     app = make_app(svc)
     s = svc.settings
     async with app.open_async():

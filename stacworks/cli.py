@@ -174,6 +174,7 @@ def _serve(
     from catalog.access import AccessSettings
     from catalog.access.logs import ScrubSecrets
     from stacworks.app import create_app
+    from tiler.settings import TilerSettings
 
     if not port_free(port, host if host not in ("0.0.0.0", "localhost") else "127.0.0.1"):
         raise CatalogError(f"port {port} on {host} is in use; choose another with --port")
@@ -202,6 +203,9 @@ def _serve(
         log_level="info" if access_log else "warning",
         access_log=access_log,
         log_config=log_config,
+        # SIGTERM: requests still running after the grace period are cancelled (a tile's
+        # reads stop at their next checkpoint, tiler.budget) instead of holding the exit.
+        timeout_graceful_shutdown=TilerSettings().shutdown_grace_s,
     )
 
 
@@ -418,6 +422,7 @@ def _register_ingest() -> None:
 
 
 _register_ingest()
+
 
 def _register_renders() -> None:
     from stacworks.renders_cli import renders_app

@@ -18,6 +18,7 @@ What we change over titiler.pgstac's own ``main`` app (which builds itself at im
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -54,6 +55,7 @@ from objectstore import ObjectStore, StoreSettings, apply_gdal_env, load_setting
 from objectstore import store_from_settings as _store_from_settings
 
 from .access import TilesPolicy, search_id_params
+from .budget import TimeBudgetMiddleware, resume_work, stop_all_work
 from .caching import HttpCacheMiddleware
 from .errors import InvalidParameter, add_error_handlers
 from .guards import registered_search_params, request_limits
@@ -64,7 +66,7 @@ from .params import (
     feature_body_limits,
     post_process_params,
 )
-from .readers import AllowList, ItemReader, MosaicItemReader, StoreReaderParams
+from .readers import AllowList, GTiffReader, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
 from .renders_api import RendersExtension
 from .settings import TilerSettings
@@ -138,6 +140,7 @@ def create_tiler_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # GDAL reads its options from the process environment on every open, in every thread.
         apply_gdal_env(store_cfg)
+        _bound_reads(settings)
         with shared_read_pool(settings.read_threads):
             await connect_to_db(
                 app,
@@ -150,6 +153,7 @@ def create_tiler_app(
             try:
                 yield
             finally:
+                stop_all_work()  # reads still running for a request stop at their next one
                 await close_db_connection(app)
 
     app = FastAPI(
@@ -232,6 +236,8 @@ def create_tiler_app(
     _add_service_routes(app)
 
     # Outermost last: CORS, then caching (it sees the final body), render defaults, compression.
+    # Innermost: a request past its time budget is a 503 and its reads stop (tiler.budget).
+    app.add_middleware(TimeBudgetMiddleware, seconds=settings.time_budget_s)
     app.add_middleware(CompressionMiddleware, exclude_mediatype=_IMAGE_MEDIA)
     app.add_middleware(RenderDefaultsMiddleware, catalog=renders)
     app.add_middleware(
@@ -249,6 +255,14 @@ def create_tiler_app(
             allow_headers=["*"],
         )
     return app
+
+
+def _bound_reads(settings: TilerSettings) -> None:
+    """Apply the per-read pixel limit and GDAL's block cache size (read by GDAL at its first
+    block read; an operator's own GDAL_CACHEMAX wins)."""
+    GTiffReader.max_pixels = settings.max_pixels
+    os.environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
+    resume_work()
 
 
 def _add_service_routes(app: FastAPI) -> None:

@@ -29,7 +29,9 @@ __all__ = [
     "STATUS_CODES",
     "AssetNotFound",
     "InvalidParameter",
+    "ReadTooLarge",
     "TileNotInMatrix",
+    "TimeBudgetExceeded",
     "TilesError",
     "WmsError",
     "add_error_handlers",
@@ -94,6 +96,16 @@ def _is_wms(request: Request) -> bool:
     return request.url.path.rstrip("/").endswith("/wms")
 
 
+class ReadTooLarge(TilesError):
+    """One read would take more source pixels than ``STACWORKS_TILES_MAX_PIXELS``, even from
+    the file's best overview (a huge raster without overviews, seen from far out)."""
+
+
+class TimeBudgetExceeded(TilesError):
+    """The request ran past ``STACWORKS_TILES_TIME_BUDGET_S``, its client left, or the server
+    is shutting down: its remaining reads are skipped."""
+
+
 #: Our classes on top of titiler's maps (titiler's, titiler.mosaic's, titiler.pgstac's).
 STATUS_CODES: dict[type[Exception], int] = {
     **DEFAULT_STATUS_CODES,
@@ -104,6 +116,8 @@ STATUS_CODES: dict[type[Exception], int] = {
     AssetNotFound: status.HTTP_404_NOT_FOUND,
     InvalidParameter: status.HTTP_400_BAD_REQUEST,
     TileNotInMatrix: status.HTTP_404_NOT_FOUND,
+    ReadTooLarge: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    TimeBudgetExceeded: status.HTTP_503_SERVICE_UNAVAILABLE,
     WmsError: status.HTTP_400_BAD_REQUEST,
     TilesError: status.HTTP_400_BAD_REQUEST,
 }
@@ -124,6 +138,12 @@ def _handler(code: int, exc_class: type[Exception]) -> Callable[[Request, Except
     def handle(request: Request, exc: Exception) -> Response:
         if code == status.HTTP_204_NO_CONTENT:
             return Response(status_code=code)
+        if isinstance(exc, TimeBudgetExceeded):
+            log.warning("%s %s -> 503: %s", request.method, request.url.path, exc)
+            return JSONResponse(
+                {"detail": f"The request stopped: {exc}; try a smaller area or a higher zoom."},
+                status_code=code, headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            )
         if code >= 500 or fixed is not None:
             log.warning(
                 "%s %s -> %s: %s: %s", request.method, request.url.path, code,

@@ -15,13 +15,17 @@ reads nothing.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import attr
 import rasterio
-from rasterio.errors import RasterioIOError
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.warp import transform_bounds
+from rio_tiler.constants import WGS84_CRS
 from rio_tiler.io import Reader
 from rio_tiler.types import AssetInfo, AssetType
 from rio_tiler.utils import cast_to_sequence
@@ -32,7 +36,8 @@ from titiler.pgstac.reader import PgSTACReader, SimpleSTACReader
 from catalog.access import readable_of
 from objectstore import SAFE_RASTER_DRIVER, ObjectStore
 
-from .errors import AssetNotFound, InvalidParameter
+from .budget import checkpoint
+from .errors import AssetNotFound, InvalidParameter, ReadTooLarge
 
 __all__ = [
     "AllowList",
@@ -82,12 +87,31 @@ class AllowList:
 NO_STORES = AllowList()
 
 
+#: Default for :attr:`GTiffReader.max_pixels`; the app sets it from its settings at start-up.
+DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
+
+
+def read_pixels(
+    width: float, height: float, out_width: float, out_height: float, overviews: Sequence[int]
+) -> int:
+    """Source pixels GDAL reads for a ``width`` x ``height`` window resampled to ``out_width``
+    x ``out_height``: it reads from the coarsest overview that is not coarser than the output
+    (full resolution when there is none), so that is what is counted."""
+    factor = min(width / max(out_width, 1.0), height / max(out_height, 1.0))
+    level = max([1, *(o for o in overviews if o <= factor)])
+    return math.ceil(width / level) * math.ceil(height / level)
+
+
 @attr.s
 class GTiffReader(Reader):
-    """rio-tiler's Reader opening only GeoTIFFs, with band indexes checked before reading.
+    """rio-tiler's Reader opening only GeoTIFFs, with band indexes checked before reading and
+    every read bounded in source pixels (``max_pixels``) and time (:func:`checkpoint`).
 
     Missing objects, folders and non-GeoTIFF files all become :class:`AssetNotFound`.
     """
+
+    #: Class-wide so titiler's factories (which create readers themselves) apply it.
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __attrs_post_init__(self) -> None:
         if self.dataset is None:
@@ -107,13 +131,68 @@ class GTiffReader(Reader):
                 if not 1 <= int(bidx) <= count:
                     raise InvalidParameter("bidx", f"band {bidx} out of range 1..{count}")
 
+    def _check_read(
+        self, bounds: tuple[float, float, float, float] | None, bounds_crs: Any,
+        width: int | None, height: int | None, max_size: int | None, buffer: float | None,
+    ) -> None:
+        """Refuse a read of more than ``max_pixels`` source pixels (see :func:`read_pixels`),
+        and stop here if the request's time budget has passed."""
+        checkpoint()
+        ds = self.dataset
+        assert ds is not None  # opened in __attrs_post_init__
+        res_x, res_y = (abs(r) for r in ds.res)
+        left, bottom, right, top = ds.bounds
+        if bounds is not None:
+            try:
+                crs = CRS.from_user_input(bounds_crs) if bounds_crs is not None else ds.crs
+                if crs != ds.crs:
+                    bounds = transform_bounds(crs, ds.crs, *bounds, densify_pts=21)
+            except (RasterioError, ValueError):
+                return  # rio-tiler raises its own error for bounds it cannot transform
+            x0, y0, x1, y1 = bounds
+            left, right = max(left, min(x0, x1)), min(right, max(x0, x1))
+            bottom, top = max(bottom, min(y0, y1)), min(top, max(y0, y1))
+            if left >= right or bottom >= top:
+                return  # outside the asset: rio-tiler answers that
+        src_w, src_h = (right - left) / res_x, (top - bottom) / res_y
+        if width and height:
+            out_w, out_h = float(width), float(height)
+        elif max_size:
+            scale = max_size / max(src_w, src_h)
+            out_w, out_h = src_w * min(scale, 1.0), src_h * min(scale, 1.0)
+        else:
+            out_w, out_h = src_w, src_h  # no output size: full resolution
+        pad = 2 * (buffer or 0)
+        pixels = read_pixels(src_w, src_h, out_w + pad, out_h + pad, ds.overviews(1))
+        if pixels > self.max_pixels:
+            raise ReadTooLarge(
+                f"this request would read {pixels:,} source pixels from one asset (its "
+                f"{ds.width}x{ds.height} pixels have {len(ds.overviews(1))} overview levels); "
+                f"the limit is STACWORKS_TILES_MAX_PIXELS={self.max_pixels:,}: zoom in, ask "
+                "for a smaller area, or add overviews to the file"
+            )
+
     def tile(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         self._check_indexes(kwargs)
         return super().tile(*args, **kwargs)
 
-    def part(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+    def part(  # noqa: D102
+        self, bbox: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         self._check_indexes(kwargs)
-        return super().part(*args, **kwargs)
+        bounds_crs = kwargs.get("bounds_crs", args[1] if len(args) > 1 else WGS84_CRS)
+        self._check_read(
+            tuple(bbox), bounds_crs, kwargs.get("width"), kwargs.get("height"),
+            kwargs.get("max_size"), kwargs.get("buffer"),
+        )
+        return super().part(bbox, *args, **kwargs)
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        # preview and statistics read the whole asset through here
+        self._check_read(
+            None, None, kwargs.get("width"), kwargs.get("height"), kwargs.get("max_size"), None
+        )
+        return super().read(*args, **kwargs)
 
     def preview(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         self._check_indexes(kwargs)
@@ -121,6 +200,7 @@ class GTiffReader(Reader):
 
     def point(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         self._check_indexes(kwargs)
+        checkpoint()
         return super().point(*args, **kwargs)
 
     def feature(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102

@@ -63,6 +63,27 @@ class TilerSettings(BaseSettings):
         description="How long whether a collection draws from the store (WMTS/WMS layers) is "
         "remembered.",
     )
+    max_pixels: int = Field(
+        default=64 * 1024 * 1024, ge=65536,
+        description="Most source pixels (per band) one read may take from an asset, at the "
+        "file's best overview for the request; more is a 422 (a huge raster without overviews "
+        "seen from far out would otherwise read gigabytes for one tile).",
+    )
+    time_budget_s: float = Field(
+        default=15.0, gt=0,
+        description="Longest a tile/preview/statistics request may work; past it the answer "
+        "is a 503 and the request's remaining reads are skipped.",
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0,
+        description="On SIGTERM, how long `stacworks serve` lets requests in flight finish "
+        "before cancelling them (their remaining reads are then skipped).",
+    )
+    gdal_cache_mb: int = Field(
+        default=256, ge=16,
+        description="GDAL block cache of the tile server, in MB (GDAL's own default is 5 % of "
+        "the machine's memory); GDAL_CACHEMAX in the environment wins.",
+    )
     read_threads: int = Field(
         default=8, ge=1, description="Threads reading the assets of one item/mosaic in parallel."
     )

@@ -13,6 +13,7 @@ a bounded pool waiting on itself. The swap is undone on shutdown.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,12 @@ def _pooled_create_tasks(pool: ThreadPoolExecutor) -> Callable[..., list[tuple[A
             finally:
                 _worker.busy = False
 
-        return [(pool.submit(run, asset), asset) for asset in asset_list]
+        # Each task runs in a copy of the caller's context: the request's time budget
+        # (tiler.budget) reaches the pool's threads.
+        return [
+            (pool.submit(contextvars.copy_context().run, run, asset), asset)
+            for asset in asset_list
+        ]
 
     return create_tasks
 

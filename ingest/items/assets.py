@@ -13,6 +13,7 @@ import rasterio
 
 from ingest.convert import CogProfile, to_cog, to_copc
 from ingest.errors import ProductError
+from ingest.limits import InputLimits, check_pointcloud, check_raster
 from ingest.validate import validate_cog, validate_copc
 
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
@@ -104,12 +105,16 @@ def convert(
     profile: CogProfile,
     source_fields: dict[str, Any],
     stac_version: str = "1.0.0",
+    limits: InputLimits | None = None,
 ) -> Output:
     """Produce the stored form of one asset; every output is validated here or by the
-    converter (which validates before its atomic rename)."""
+    converter (which validates before its atomic rename). Inputs over ``limits`` (header
+    sizes only) are refused before any conversion starts."""
+    limits = limits or InputLimits()
     fields = {k: v for k, v in source_fields.items() if k not in _FILE_FIELDS}
     key = asset_key_for(key)
     if action == "cog":
+        check_raster(src, limits)
         dst = out_dir / f"{key}.tif"
         res = to_cog(src, dst, profile=profile)
         check = validate_cog(dst)
@@ -118,6 +123,7 @@ def convert(
         fields.update(_raster_fields(dst, fields, stac_version))
         return Output(key, dst, "tif", COG_TYPE, fields, res.warnings)
     if action == "copc":
+        check_pointcloud(src, limits)
         dst = out_dir / f"{key}.copc.laz"
         cres = to_copc(src, dst)
         check = validate_copc(dst, expected_count=cres.point_count, deep=False)

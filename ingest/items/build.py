@@ -25,6 +25,7 @@ from ingest.convert import CogProfile, ConversionError, pointcloud_metadata
 from ingest.errors import ProductError
 from ingest.items.assets import COG_TYPE, Output, action_for, asset_key_for, convert, href_ext
 from ingest.items.versions import to_current_stac
+from ingest.limits import InputLimits, extract_zip
 from ingest.sources.base import Product
 
 #: fetch(href, dest) downloads one source file; the pipeline supplies it (auth, progress).
@@ -50,6 +51,7 @@ class Context:
     fetch: Fetch
     progress: Progress
     cog_profile: CogProfile = "deflate"
+    limits: InputLimits = field(default_factory=InputLimits)
 
     @property
     def downloads(self) -> Path:
@@ -131,6 +133,7 @@ def _convert_assets(
                     profile=ctx.cog_profile,
                     source_fields=asset,
                     stac_version=stac_version,
+                    limits=ctx.limits,
                 )
             except ConversionError as e:
                 raise ProductError(f"asset {key!r}: {_short(e, src)}") from e
@@ -288,8 +291,7 @@ def _build_safe(ctx: Context) -> Built:
     ctx.fetch(str(archive["href"]), zpath)
     unpacked = ctx.downloads / "safe"
     try:
-        with zipfile.ZipFile(zpath) as zf:
-            _safe_extract(zf, unpacked)
+        extract_zip(zpath, unpacked, ctx.limits, what="SAFE product")
     except zipfile.BadZipFile:
         raise ProductError("SAFE product: the archive is not a valid zip file") from None
     zpath.unlink()
@@ -303,16 +305,6 @@ def _build_safe(ctx: Context) -> Built:
             f"SAFE product: metadata unreadable ({type(e).__name__}: {str(e)[:200]})"
         ) from None
     return _from_stactools(ctx, described, unpacked)
-
-
-def _safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
-    """Extract refusing members that would land outside ``dest`` (zip-slip)."""
-    root = dest.resolve()
-    for member in zf.infolist():
-        target = (dest / member.filename).resolve()
-        if root not in target.parents and target != root:
-            raise ProductError(f"SAFE product: archive member {member.filename!r} escapes")
-    zf.extractall(dest)
 
 
 def _build_mtl(ctx: Context) -> Built:
