@@ -2,7 +2,8 @@
 
 procrastinate brings what a hand-rolled queue would get wrong: row locking, LISTEN/NOTIFY
 wake-ups, retries with backoff, per-key locks (one product never runs twice at once) and
-worker heartbeats. Running workers is :mod:`ingest.worker`'s business.
+worker heartbeats. Running workers is :mod:`ingest.worker`'s business. (Workflow executions
+are not queued this way; :mod:`processing.executions` says why.)
 """
 
 from __future__ import annotations

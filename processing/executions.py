@@ -3,6 +3,18 @@ in the database so that a restart resumes (or fails, with a clear cause) what a 
 
 A process is a workflow (by id) or an algorithm (``algorithm:NAME``, a generated workflow that
 runs the algorithm on each input item or once on all).
+
+Why threads and a heartbeat here, and a procrastinate queue for ingest (:mod:`ingest.queue`):
+an ingest product is a small, independent, idempotent job, the textbook case for a work queue
+that any number of worker processes or hosts drain, with retries and per-key locks. An ASL
+execution is not: it is one long-lived interpreter whose live state (Parallel branches, Map
+iterations, cancellation scopes, the process groups of its running tasks, which a cancel or
+timeout must kill) exists only in the process running it, and whose durable state is its
+history. So an execution is owned by one server, which runs it on a thread and beats a
+heartbeat on its row; cancel requests travel through that row; when the owner dies, another
+server sees the stale heartbeat (or dead pid) and takes the execution over, resuming from the
+history without re-running finished tasks. A queue would only replace the take-over, not the
+rest. At scale the interpreter itself is replaced: AWS Step Functions runs the same ASL.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from processing.asl._json import json_size
 from processing.asl._parallel import run_map, run_parallel
 from processing.asl._runtime import (
     ExecutionResult,
+    ExecutionRuntime,
     ExecutionStatus,
     Frame,
     Lane,
@@ -36,15 +37,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("processing.asl.executor")
 
-Handler = Callable[["Execution", Visit], StateResult]
+Handler = Callable[[ExecutionRuntime, Visit], StateResult]
 
 
 class Execution:
     """One run of a :class:`~processing.asl.executor.StateMachine`; also its handle.
 
     ``run()`` interprets the machine in the calling thread; ``abort()`` may be called from any
-    thread; ``wait()`` blocks until the end. The underscored methods are the interpreter's
-    internals, shared with the state handlers of this package.
+    thread; ``wait()`` blocks until the end. It implements
+    :class:`~processing.asl._runtime.ExecutionRuntime`, the only part of it the state handlers
+    use; underscored methods are the interpreter loop's own.
     """
 
     def __init__(
@@ -110,17 +112,17 @@ class Execution:
             "name": self.name,
             "state_machine_id": self.machine.state_machine_id,
         }
-        self._emit(lane, "ExecutionStarted", None, None, started)
+        self.emit(lane, "ExecutionStarted", None, None, started)
         output: Any = None
         error: str | None = None
         cause: str | None = None
         status: ExecutionStatus
         try:
-            self._check_size(self.input, "the execution input")
-            output = self._run_machine(
+            self.check_size(self.input, "the execution input")
+            output = self.run_machine(
                 self.machine.definition, self.input, Frame(self._root, lane, "")
             )
-            self._check_size(output, "the execution output")
+            self.check_size(output, "the execution output")
             status = "SUCCEEDED"
         except Stopped:
             status = self._stop_reason or "ABORTED"
@@ -144,7 +146,7 @@ class Execution:
             "ABORTED": ("ExecutionAborted", {"cause": cause}),
             "TIMED_OUT": ("ExecutionTimedOut", {"error": error, "cause": cause}),
         }[status]
-        self._emit(lane, final_type, None, None, final_details)
+        self.emit(lane, final_type, None, None, final_details)
         self.status = status
         self.result = ExecutionResult(
             status=status,
@@ -168,16 +170,20 @@ class Execution:
                 self._stop_cause = cause
         self._root.cancel()
 
-    def _time_out(self) -> None:
+    @property
+    def deadline(self) -> float | None:
+        return self._deadline
+
+    def time_out(self) -> None:
         timeout = self.machine.definition.get("TimeoutSeconds")
         self._stop("TIMED_OUT", f"The execution ran longer than TimeoutSeconds ({timeout} s)")
 
     def _check_deadline(self) -> None:
         if self._deadline is not None and self.clock.monotonic() >= self._deadline:
-            self._time_out()
+            self.time_out()
             raise Stopped
 
-    def _emit(
+    def emit(
         self,
         lane: Lane,
         type_: str,
@@ -210,7 +216,7 @@ class Execution:
                 logger.exception("event sink failed on %s #%d", type_, event_id)
         return event_id
 
-    def _log(self, visit: Visit, map_index: int | None, stream: str, message: str) -> None:
+    def log(self, visit: Visit, map_index: int | None, stream: str, message: str) -> None:
         sink = self.machine.logs
         if sink is None:
             logger.debug("%s [%s] %s: %s", self.name, visit.key, stream, message)
@@ -220,7 +226,7 @@ class Execution:
         )
         sink(record)
 
-    def _check_size(self, value: Any, what: str) -> None:
+    def check_size(self, value: Any, what: str) -> None:
         limit = self.machine.payload_limit
         try:
             size = json_size(value)
@@ -229,7 +235,7 @@ class Execution:
         if size > limit:
             raise DataLimitExceeded(f"{what} is {size} bytes, over the {limit} byte limit")
 
-    def _context(self, visit: Visit, retry_count: int = 0) -> dict[str, Any]:
+    def context(self, visit: Visit, retry_count: int = 0) -> dict[str, Any]:
         """The context object (``$$``) of a state visit."""
         return {
             "Execution": self._ctx_execution,
@@ -237,13 +243,13 @@ class Execution:
             "State": {"Name": visit.name, "EnteredTime": visit.entered, "RetryCount": retry_count},
         }
 
-    def _sleep(self, seconds: float, scope: Scope) -> None:
+    def sleep(self, seconds: float, scope: Scope) -> None:
         """Sleep on the injected clock; a cancel or the execution deadline cuts it short."""
         if self._deadline is not None:
             left = self._deadline - self.clock.monotonic()
             if seconds >= left:
                 if self.clock.sleep(max(left, 0.0), scope.event):
-                    self._time_out()
+                    self.time_out()
                 raise Stopped
         if seconds <= 0:
             if scope.cancelled:
@@ -254,14 +260,14 @@ class Execution:
 
     # ---------------------------------------------------------------- interpretation
 
-    def _run_machine(self, machine: dict[str, Any], value: Any, frame: Frame) -> Any:
+    def run_machine(self, machine: dict[str, Any], value: Any, frame: Frame) -> Any:
         """Run a StartAt/States container (the machine, a branch, an iteration) to its end."""
         states: dict[str, Any] = machine["States"]
         name: str = machine["StartAt"]
         visits: dict[str, int] = {}
         # A state's input is the previous state's output, already checked against the payload
         # limit on the way out; only the first state of a container needs its input checked.
-        self._check_size(value, f"the input of state {name!r}")
+        self.check_size(value, f"the input of state {name!r}")
         while True:
             if frame.scope.cancelled:
                 raise Stopped
@@ -277,19 +283,19 @@ class Execution:
     ) -> StateResult:
         kind = state["Type"]
         key = task_key(frame.prefix, name, visit_number)
-        self._emit(frame.lane, f"{kind}StateEntered", name, key, {"input": value})
+        self.emit(frame.lane, f"{kind}StateEntered", name, key, {"input": value})
         visit = Visit(name, state, value, frame, key, format_timestamp(self.clock.now()))
         try:
             next_name, output = HANDLERS[kind](self, visit)
         except Stopped:
             if kind in ("Task", "Parallel", "Map"):
-                self._emit(frame.lane, f"{kind}StateAborted", name, key)
+                self.emit(frame.lane, f"{kind}StateAborted", name, key)
             raise
-        self._check_size(output, f"the output of state {name!r}")
-        self._emit(frame.lane, f"{kind}StateExited", name, key, {"output": output})
+        self.check_size(output, f"the output of state {name!r}")
+        self.emit(frame.lane, f"{kind}StateExited", name, key, {"output": output})
         return next_name, output
 
-    def _finish(self, visit: Visit, result: Any, ctx: Any) -> Any:
+    def finish(self, visit: Visit, result: Any, ctx: Any) -> Any:
         """ResultSelector, ResultPath and OutputPath: the tail shared by Task/Parallel/Map."""
         state = visit.state
         selector = self.machine.compiled(state).result_selector
@@ -298,7 +304,7 @@ class Execution:
         output = apply_result_path(state.get("ResultPath", "$"), visit.value, result)
         return select_path(state.get("OutputPath", "$"), output, ctx, field="OutputPath")
 
-    def _with_retries(self, visit: Visit, attempt: Callable[[int], Any]) -> StateResult:
+    def with_retries(self, visit: Visit, attempt: Callable[[int], Any]) -> StateResult:
         """Run ``attempt`` under the state's Retry policy; route a final error through Catch.
 
         The first retrier whose ErrorEquals matches decides; once its MaxAttempts are spent
@@ -321,7 +327,7 @@ class Execution:
                         delay = retry_delay(retrier, counts[index], self.machine.rng)
                         counts[index] += 1
                         retry_count += 1
-                        self._sleep(delay, visit.frame.scope)
+                        self.sleep(delay, visit.frame.scope)
                         continue
                 catchers: list[dict[str, Any]] = state.get("Catch") or []
                 index = find_handler(err.error, catchers)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from processing.asl._json import is_integer, is_number
 from processing.asl._runtime import (
     Compiled,
+    ExecutionRuntime,
     Frame,
     Lane,
     Scope,
@@ -22,9 +23,6 @@ from processing.asl._runtime import (
 from processing.asl.errors import AslError, ExceedToleratedFailureThreshold, RuntimeFailure
 from processing.asl.io import select_path
 
-if TYPE_CHECKING:
-    from processing.asl._execution import Execution
-
 logger = logging.getLogger("processing.asl.executor")
 
 
@@ -35,18 +33,18 @@ def _as_error(exc: Exception) -> AslError:
     return RuntimeFailure(f"internal error: {exc!r}")
 
 
-def run_parallel(ex: Execution, visit: Visit) -> StateResult:
+def run_parallel(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Parallel: every branch on its own thread; the first failure cancels the others."""
     state, name, key, frame = visit.state, visit.name, visit.key, visit.frame
     branches: list[dict[str, Any]] = state["Branches"]
     parameters = ex.machine.compiled(state).parameters
 
     def attempt(retry_count: int) -> Any:
-        ctx = ex._context(visit, retry_count)
+        ctx = ex.context(visit, retry_count)
         effective = select_path(state.get("InputPath", "$"), visit.value, ctx, field="InputPath")
         if parameters is not None:
             effective = parameters.evaluate(effective, ctx)
-        started = ex._emit(
+        started = ex.emit(
             frame.lane, "ParallelStateStarted", name, key, {"branches": len(branches)}
         )
         scope = frame.scope.child()
@@ -57,7 +55,7 @@ def run_parallel(ex: Execution, visit: Visit) -> StateResult:
         def run_branch(index: int) -> None:
             sub = Frame(scope, Lane(started), f"{key}/{index}/", frame.map_indices)
             try:
-                results[index] = ex._run_machine(branches[index], effective, sub)
+                results[index] = ex.run_machine(branches[index], effective, sub)
             except Stopped:
                 pass
             except Exception as exc:
@@ -70,15 +68,15 @@ def run_parallel(ex: Execution, visit: Visit) -> StateResult:
         if frame.scope.cancelled:
             raise Stopped
         if failures:
-            ex._emit(frame.lane, "ParallelStateFailed", name, key, failures[0].as_output())
+            ex.emit(frame.lane, "ParallelStateFailed", name, key, failures[0].as_output())
             raise failures[0]
-        ex._emit(frame.lane, "ParallelStateSucceeded", name, key)
-        return ex._finish(visit, results, ctx)
+        ex.emit(frame.lane, "ParallelStateSucceeded", name, key)
+        return ex.finish(visit, results, ctx)
 
-    return ex._with_retries(visit, attempt)
+    return ex.with_retries(visit, attempt)
 
 
-def run_map(ex: Execution, visit: Visit) -> StateResult:
+def run_map(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Map: ItemsPath, ItemSelector (or legacy Parameters), ItemBatcher, then iterations."""
     state = visit.state
     processor: dict[str, Any] = state.get("ItemProcessor") or state["Iterator"]
@@ -88,7 +86,7 @@ def run_map(ex: Execution, visit: Visit) -> StateResult:
     compiled = ex.machine.compiled(state)
 
     def attempt(retry_count: int) -> Any:
-        ctx = ex._context(visit, retry_count)
+        ctx = ex.context(visit, retry_count)
         effective = select_path(state.get("InputPath", "$"), visit.value, ctx, field="InputPath")
         items = reference(state.get("ItemsPath", "$"), effective, ctx, "ItemsPath")
         if not isinstance(items, list):
@@ -101,9 +99,9 @@ def run_map(ex: Execution, visit: Visit) -> StateResult:
             _tolerance(state, effective, ctx) if distributed else None,
         )
         results = run.run(_max_concurrency(state, effective, ctx))
-        return ex._finish(visit, results, ctx)
+        return ex.finish(visit, results, ctx)
 
-    return ex._with_retries(visit, attempt)
+    return ex.with_retries(visit, attempt)
 
 
 @dataclass(slots=True)
@@ -133,7 +131,7 @@ class _Tolerance:
 class _MapRun:
     """One attempt of a Map state: a pool of workers pulling item indices in order."""
 
-    ex: Execution
+    ex: ExecutionRuntime
     visit: Visit
     processor: dict[str, Any]
     inputs: list[Any]
@@ -151,7 +149,7 @@ class _MapRun:
         # MaxConcurrency 0 means "no limit": the worker count still bounds it.
         workers = min(total or 1, ex.machine.max_workers, concurrency or total or 1)
         self.results = [None] * total
-        self.started = ex._emit(frame.lane, "MapStateStarted", name, key, {"length": total})
+        self.started = ex.emit(frame.lane, "MapStateStarted", name, key, {"length": total})
         self.scope = scope = frame.scope.child()
         indices = iter(range(total))
 
@@ -168,9 +166,9 @@ class _MapRun:
         if frame.scope.cancelled:
             raise Stopped
         if self.failures:
-            ex._emit(frame.lane, "MapStateFailed", name, key, self.failures[0].as_output())
+            ex.emit(frame.lane, "MapStateFailed", name, key, self.failures[0].as_output())
             raise self.failures[0]
-        ex._emit(frame.lane, "MapStateSucceeded", name, key)
+        ex.emit(frame.lane, "MapStateSucceeded", name, key)
         return self.results
 
     def iteration(self, index: int) -> None:
@@ -178,20 +176,20 @@ class _MapRun:
         assert scope is not None
         name, key = visit.name, visit.key
         lane = Lane(self.started)
-        ex._emit(lane, "MapIterationStarted", name, key, {"index": index})
+        ex.emit(lane, "MapIterationStarted", name, key, {"index": index})
         indices = (*visit.frame.map_indices, index)
         sub = Frame(scope, lane, f"{key}/{index}/", indices)
         try:
-            self.results[index] = ex._run_machine(self.processor, self.inputs[index], sub)
+            self.results[index] = ex.run_machine(self.processor, self.inputs[index], sub)
         except Stopped:
-            ex._emit(lane, "MapIterationAborted", name, key, {"index": index})
+            ex.emit(lane, "MapIterationAborted", name, key, {"index": index})
             return
         except Exception as exc:
             error = _as_error(exc)
-            ex._emit(lane, "MapIterationFailed", name, key, {"index": index, **error.as_output()})
+            ex.emit(lane, "MapIterationFailed", name, key, {"index": index, **error.as_output()})
             self.failed(index, error)
             return
-        ex._emit(lane, "MapIterationSucceeded", name, key, {"index": index})
+        ex.emit(lane, "MapIterationSucceeded", name, key, {"index": index})
 
     def failed(self, index: int, error: AslError) -> None:
         assert self.scope is not None

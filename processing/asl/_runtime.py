@@ -1,18 +1,30 @@
-"""Building blocks of the executor: results, cancellation scopes, frames and compiled states."""
+"""Building blocks of the executor: results, cancellation scopes, frames, compiled states, and
+the contract between the state handlers and the execution that runs them.
+
+The state handlers (``_states``, ``_task``, ``_parallel``) see an execution only through
+:class:`ExecutionRuntime`: they emit history events, read the context object, run sub-machines
+(branches, iterations), sleep on the execution's clock and share its Retry/Catch and
+ResultSelector/ResultPath/OutputPath tail. :class:`~processing.asl._execution.Execution` is the
+one implementation; the protocol keeps that boundary visible and checked by mypy.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from processing.asl._json import is_integer
 from processing.asl.choice import ChoiceState
 from processing.asl.errors import RuntimeFailure
 from processing.asl.io import PayloadTemplate
 from processing.asl.paths import PathNotFound, PathSyntaxError, parse_reference_path
+
+if TYPE_CHECKING:
+    from processing.asl.clock import Clock
+    from processing.asl.executor import StateMachine
 
 ExecutionStatus = Literal["RUNNING", "SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]
 
@@ -149,6 +161,68 @@ class Visit:
 
 StateResult = tuple[str | None, Any]
 """The next state's name (None at the end of the machine) and the state's output."""
+
+
+class ExecutionRuntime(Protocol):
+    """What a state handler may use of the execution running it (and nothing else).
+
+    Attributes are read-only to handlers: ``machine`` (compiled states, runners, limits),
+    ``clock`` (the injectable time), ``id`` and ``completed_tasks`` (results reused on resume).
+    """
+
+    id: str
+    machine: StateMachine
+    clock: Clock
+    completed_tasks: Mapping[str, Any] | None
+
+    @property
+    def deadline(self) -> float | None:
+        """The execution's TimeoutSeconds deadline on ``clock.monotonic()``, or None."""
+        ...
+
+    def emit(
+        self,
+        lane: Lane,
+        type_: str,
+        state_name: str | None,
+        state_path: str | None,
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a history event on ``lane``; return its id."""
+        ...
+
+    def log(self, visit: Visit, map_index: int | None, stream: str, message: str) -> None:
+        """Pass one line of a task's output to the machine's log sink."""
+        ...
+
+    def check_size(self, value: Any, what: str) -> None:
+        """Raise DataLimitExceeded when ``value`` is over the payload limit."""
+        ...
+
+    def context(self, visit: Visit, retry_count: int = 0) -> dict[str, Any]:
+        """The context object (``$$``) of a state visit."""
+        ...
+
+    def sleep(self, seconds: float, scope: Scope) -> None:
+        """Sleep on the clock; raise Stopped on cancellation or at the deadline."""
+        ...
+
+    def time_out(self) -> None:
+        """End the execution as TIMED_OUT (cancels every scope)."""
+        ...
+
+    def run_machine(self, machine: dict[str, Any], value: Any, frame: Frame) -> Any:
+        """Run a StartAt/States container (a branch, an iteration) to its end."""
+        ...
+
+    def finish(self, visit: Visit, result: Any, ctx: Any) -> Any:
+        """ResultSelector, ResultPath and OutputPath applied to a state's raw result."""
+        ...
+
+    def with_retries(self, visit: Visit, attempt: Callable[[int], Any]) -> StateResult:
+        """Run ``attempt(retry_count)`` under the state's Retry, routing a final error to
+        Catch."""
+        ...
 
 
 def next_state(state: dict[str, Any]) -> str | None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from processing.asl._json import is_number
-from processing.asl._runtime import StateResult, Visit, next_state, reference
+from processing.asl._runtime import ExecutionRuntime, StateResult, Visit, next_state, reference
 from processing.asl.errors import AslError, RuntimeFailure
 from processing.asl.intrinsics import evaluate_intrinsic, is_intrinsic
 from processing.asl.io import apply_result_path, select_path
 from processing.asl.paths import PathNotFound, PathSyntaxError, parse_reference_path
 from processing.asl.timestamps import parse_timestamp
-
-if TYPE_CHECKING:
-    from processing.asl._execution import Execution
 
 
 def _input(visit: Visit, ctx: Any) -> Any:
@@ -24,10 +21,10 @@ def _output(visit: Visit, value: Any, ctx: Any) -> Any:
     return select_path(visit.state.get("OutputPath", "$"), value, ctx, field="OutputPath")
 
 
-def run_pass(ex: Execution, visit: Visit) -> StateResult:
+def run_pass(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Pass: the Result (or the effective input) placed by ResultPath."""
     state = visit.state
-    ctx = ex._context(visit)
+    ctx = ex.context(visit)
     effective = _input(visit, ctx)
     parameters = ex.machine.compiled(state).parameters
     if parameters is not None:
@@ -37,15 +34,15 @@ def run_pass(ex: Execution, visit: Visit) -> StateResult:
     return next_state(state), _output(visit, output, ctx)
 
 
-def run_succeed(ex: Execution, visit: Visit) -> StateResult:
+def run_succeed(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Succeed: ends its machine with the (filtered) input."""
-    ctx = ex._context(visit)
+    ctx = ex.context(visit)
     return None, _output(visit, _input(visit, ctx), ctx)
 
 
-def run_fail(ex: Execution, visit: Visit) -> StateResult:
+def run_fail(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Fail: raises its Error/Cause (or ErrorPath/CausePath, which may use intrinsics)."""
-    ctx = ex._context(visit)
+    ctx = ex.context(visit)
     error = _fail_field(visit, "Error", ctx)
     cause = _fail_field(visit, "Cause", ctx)
     raise AslError(error or "", cause or "")
@@ -70,19 +67,19 @@ def _fail_field(visit: Visit, field_name: str, ctx: Any) -> str | None:
     return resolved
 
 
-def run_choice(ex: Execution, visit: Visit) -> StateResult:
+def run_choice(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Choice: the first matching rule's Next, else Default, else States.NoChoiceMatched."""
-    ctx = ex._context(visit)
+    ctx = ex.context(visit)
     effective = _input(visit, ctx)
     choice = ex.machine.compiled(visit.state).choice
     assert choice is not None
     return choice.choose(effective, ctx), _output(visit, effective, ctx)
 
 
-def run_wait(ex: Execution, visit: Visit) -> StateResult:
+def run_wait(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Wait: Seconds, SecondsPath, Timestamp or TimestampPath, on the injected clock."""
     state = visit.state
-    ctx = ex._context(visit)
+    ctx = ex.context(visit)
     effective = _input(visit, ctx)
     if "Seconds" in state:
         seconds = float(state["Seconds"])
@@ -100,5 +97,5 @@ def run_wait(ex: Execution, visit: Visit) -> StateResult:
         if moment is None:
             raise RuntimeFailure(f"not an RFC 3339 timestamp: {text!r}")
         seconds = max(0.0, (moment - ex.clock.now()).total_seconds())
-    ex._sleep(seconds, visit.frame.scope)
+    ex.sleep(seconds, visit.frame.scope)
     return next_state(state), _output(visit, effective, ctx)

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from processing.asl._json import json_copy
-from processing.asl._runtime import StateResult, Stopped, Visit, seconds_field
+from processing.asl._runtime import ExecutionRuntime, StateResult, Stopped, Visit, seconds_field
 from processing.asl.errors import AslError, RuntimeFailure, TaskTimeout
 from processing.asl.io import select_path
 from processing.asl.runners import TaskContext, exception_to_error
-
-if TYPE_CHECKING:
-    from processing.asl._execution import Execution
 
 logger = logging.getLogger("processing.asl.executor")
 
@@ -22,13 +19,13 @@ logger = logging.getLogger("processing.asl.executor")
 _MAX_WAIT_SECONDS = 1.0
 
 
-def run_task(ex: Execution, visit: Visit) -> StateResult:
+def run_task(ex: ExecutionRuntime, visit: Visit) -> StateResult:
     """Task: InputPath, Parameters, the runner, ResultSelector, ResultPath, OutputPath."""
     state = visit.state
     parameters_template = ex.machine.compiled(state).parameters
 
     def attempt(retry_count: int) -> Any:
-        ctx = ex._context(visit, retry_count)
+        ctx = ex.context(visit, retry_count)
         effective = select_path(state.get("InputPath", "$"), visit.value, ctx, field="InputPath")
         timeout = seconds_field(state, "TimeoutSeconds", effective, ctx)
         if timeout is None:
@@ -40,14 +37,14 @@ def run_task(ex: Execution, visit: Visit) -> StateResult:
             else effective
         )
         result = invoke(ex, visit, state["Resource"], parameters, timeout, heartbeat, retry_count)
-        ex._check_size(result, f"the result of task {visit.name!r}")
-        return ex._finish(visit, result, ctx)
+        ex.check_size(result, f"the result of task {visit.name!r}")
+        return ex.finish(visit, result, ctx)
 
-    return ex._with_retries(visit, attempt)
+    return ex.with_retries(visit, attempt)
 
 
 def invoke(
-    ex: Execution,
+    ex: ExecutionRuntime,
     visit: Visit,
     resource: str,
     parameters: Any,
@@ -66,12 +63,12 @@ def invoke(
     if ex.completed_tasks is not None and key in ex.completed_tasks:
         result = ex.completed_tasks[key]
         details = {"resource": resource, "output": result, "reused": True}
-        ex._emit(lane, "TaskSucceeded", name, key, details)
+        ex.emit(lane, "TaskSucceeded", name, key, details)
         return result
     runner = ex.machine.runners.resolve(resource)
     if runner is None:
         raise RuntimeFailure(f"no task runner is registered for resource {resource!r}")
-    ex._emit(
+    ex.emit(
         lane,
         "TaskScheduled",
         name,
@@ -96,7 +93,7 @@ def invoke(
         last_beat[0] = clock.monotonic()
 
     def log(message: str, stream: str = "log") -> None:
-        ex._log(visit, map_index, stream, message)
+        ex.log(visit, map_index, stream, message)
 
     ctx = TaskContext(
         execution_id=ex.id,
@@ -123,7 +120,7 @@ def invoke(
             wake.set()
 
     thread = threading.Thread(target=target, name=f"asl-task-{name}", daemon=True)
-    ex._emit(lane, "TaskStarted", name, key, {"resource": resource})
+    ex.emit(lane, "TaskStarted", name, key, {"resource": resource})
     started = clock.monotonic()
     thread.start()
     try:
@@ -141,7 +138,7 @@ def invoke(
                 else f"Task {name!r} ran longer than {timeout} s",
                 heartbeat=reason == "heartbeat",
             )
-            ex._emit(lane, "TaskTimedOut", name, key, error.as_output())
+            ex.emit(lane, "TaskTimedOut", name, key, error.as_output())
             raise error
         thread.join()
     finally:
@@ -150,15 +147,15 @@ def invoke(
         if visit.frame.scope.cancelled:
             raise Stopped
         failure = exception_to_error(outcome["error"])
-        ex._emit(lane, "TaskFailed", name, key, failure.as_output())
+        ex.emit(lane, "TaskFailed", name, key, failure.as_output())
         raise failure
     result = outcome.get("result")
-    ex._emit(lane, "TaskSucceeded", name, key, {"resource": resource, "output": result})
+    ex.emit(lane, "TaskSucceeded", name, key, {"resource": resource, "output": result})
     return result
 
 
 def _supervise(
-    ex: Execution,
+    ex: ExecutionRuntime,
     scope: Any,
     wake: threading.Event,
     outcome: dict[str, Any],
@@ -182,11 +179,11 @@ def _supervise(
             if left <= 0:
                 return "heartbeat"
             wait = min(wait, left)
-        deadline = ex._deadline
+        deadline = ex.deadline
         if deadline is not None:
             left = deadline - now
             if left <= 0:
-                ex._time_out()  # cancels every scope, this task's included
+                ex.time_out()  # cancels every scope, this task's included
             wait = min(wait, max(left, 0.0))
         if scope.cancelled:
             return "cancelled"

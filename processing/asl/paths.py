@@ -4,6 +4,15 @@ A *Path* (``InputPath``, ``OutputPath``, ``Variable``) may select many nodes (``
 slices, unions, filters); a *Reference Path* (``ResultPath``, ``ItemsPath``, ``*Path`` fields) must
 name exactly one node through fields and non-negative indices. A path starting with ``$$`` reads
 the context object instead of the state's input.
+
+Why not a JSONPath library (jsonpath-ng, jsonpath-rw): ASL's Paths are a dialect, and what
+matters is accepting exactly the documents Step Functions accepts (the parity tests compare us
+with the npm ``asl-validator``) and evaluating them as it does. A generic library cannot tell a
+Reference Path (one node: no wildcards, filters or slices) from a Path, knows no ``$$`` context
+object, parses bare field names by its own grammar rather than asl-path-validator's, and
+compares filter operands with Python equality (``True == 1``), where ASL compares JSON values
+(``_json.json_equal``). A wrapper would have to re-check each of these, so the dialect is
+parsed here, once per path (cached), into a small evaluator.
 """
 
 from __future__ import annotations
