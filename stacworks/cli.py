@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -205,7 +206,8 @@ def _serve(
         log_config=log_config,
         # SIGTERM: requests still running after the grace period are cancelled (a tile's
         # reads stop at their next checkpoint, tiler.budget) instead of holding the exit.
-        timeout_graceful_shutdown=TilerSettings().shutdown_grace_s,
+        # uvicorn takes whole seconds; round up so the grace is never shorter than asked.
+        timeout_graceful_shutdown=math.ceil(TilerSettings().shutdown_grace_s),
     )
 
 
