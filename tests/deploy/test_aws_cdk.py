@@ -423,9 +423,23 @@ def test_platform_can_drive_step_functions_only_for_its_machines(synth: Synth) -
     assert services == ["ecs-tasks.amazonaws.com", "states.amazonaws.com"]
     unscoped = [s for s in statements if s["Resource"] == "*"]
     assert {a for s in unscoped for a in _actions(s)} == {
+        # No resource-level scoping exists for these (IAM service authorization reference).
         "ecs:RegisterTaskDefinition",
         "ecs:DeregisterTaskDefinition",
         "ecs:DescribeTaskDefinition",
+        # ECS Exec (`aws ecs execute-command`, how the first admin key is created).
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    }
+
+
+def test_exec_sessions_are_not_logged(synth: Synth) -> None:
+    """`stacworks key create` over ECS Exec prints a token once: no session log keeps it."""
+    _, cluster = synth.one("AWS::ECS::Cluster")
+    assert cluster["Properties"]["Configuration"] == {
+        "ExecuteCommandConfiguration": {"Logging": "NONE"}
     }
 
 

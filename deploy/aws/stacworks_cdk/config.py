@@ -55,6 +55,9 @@ class DeployConfig:
     #: Folder of algorithm files (``*.yaml``/``*.json``), relative to the repository root.
     algorithms_dir: str = "algorithms"
     container_insights: bool = False
+    #: ECS Exec into the platform tasks (``aws ecs execute-command``): the way to run the CLI
+    #: (``stacworks key create``) against the private database; sessions are not logged.
+    ecs_exec: bool = True
 
     @classmethod
     def from_context(cls, get: Any) -> DeployConfig:

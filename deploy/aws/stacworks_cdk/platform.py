@@ -251,6 +251,11 @@ class PlatformStack(Stack):
             "Cluster",
             cluster_name=p,
             vpc=self.vpc,
+            # ECS Exec sessions (how the first admin key is made: README) are not recorded:
+            # `stacworks key create` prints a token once, which must not land in a log group.
+            execute_command_configuration=ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.NONE
+            ),
             container_insights_v2=(
                 ecs.ContainerInsights.ENABLED
                 if config.container_insights
@@ -506,6 +511,7 @@ class PlatformStack(Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
             health_check_grace_period=Duration.seconds(120),
+            enable_execute_command=config.ecs_exec,
         )
         self.platform_service.node.add_dependency(migrations)
 
