@@ -7,7 +7,7 @@
   learning an admin's search id, never widens access. A search naming only collections the
   caller cannot read answers 404, like an unknown id.
 - ``/searches`` (the list of every registered query): admins only.
-- rate limits: search registration and mosaic tiles.
+- rate limits: search registration, mosaic tiles and WMS requests.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class TilesPolicy:
         if method == "POST" and path.rstrip("/") == "/searches/register":
             return "register"
         if _MOSAIC_TILE.match(path) and not _ITEM_PATH.match(path):
+            return "mosaic"
+        if path.rstrip("/") == "/wms":  # a GetMap reads mosaics (through the bbox route)
             return "mosaic"
         return None
 

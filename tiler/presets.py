@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from rio_tiler.colormap import cmap
 
 from catalog.errors import InvalidInput, NotFound
 
-from .guards import check_expression
 from .render import (
     RENDER_EXTENSION,
     add_default_renders,
@@ -67,6 +65,10 @@ def _check(render: dict[str, Any], item_assets: dict[str, Any]) -> dict[str, Any
                                          f"(known: {sorted(item_assets)})")
     if "rescale" in render and "rescale" not in fixed:
         raise InvalidInput("rescale", "expected lo,hi (one per band)")
+    from rio_tiler.colormap import cmap  # here: titiler and rio-tiler load in seconds
+
+    from .guards import check_expression
+
     name = fixed.get("colormap_name")
     if name is not None and name not in cmap.list():
         raise InvalidInput("colormap_name", f"unknown colormap {name!r}")

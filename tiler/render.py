@@ -29,8 +29,6 @@ from psycopg.rows import dict_row
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from titiler.extensions.render import _adapt_render_for_v2
-from titiler.pgstac.model import Metadata
 
 from catalog.access.middleware import SECRET_PARAMS
 
@@ -318,6 +316,10 @@ def render_params(renders: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
     renders = normalize_renders(renders)
     if not renders:
         return {}
+    # Here, not at the top: the CLI's preset commands import this module without titiler.
+    from titiler.extensions.render import _adapt_render_for_v2
+    from titiler.pgstac.model import Metadata
+
     try:
         params = Metadata(defaults=json.loads(json.dumps(renders))).defaults_params
     except Exception:  # a malformed render in the catalog must not break the endpoint

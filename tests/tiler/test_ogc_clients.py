@@ -288,31 +288,42 @@ def test_item_renders_answer_json(ogc: Ogc, cid: str) -> None:
     assert httpx.get(f"{base}/renders/nope", timeout=30).status_code == 404
 
 
-def test_renders_command(stacworks_env: dict[str, str], ogc: Ogc, tmp_path: Path) -> None:
-    """`stacworks renders add|list|remove`: presets checked, then a layer in WMTS and WMS."""
+def test_renders_command(stacworks_env: dict[str, str], dsn: str, ogc: Ogc) -> None:
+    """`stacworks renders add|list|remove`: presets checked before they are stored."""
+    import psycopg
+
+    from catalog.errors import InvalidInput, NotFound
+    from tiler.presets import put_render
+
     env = stacworks_env
     coll = {k: v for k, v in collection(CLI, {
         "bbox": [-10.1, 28.9, -10.0, 29.0], "properties": {"datetime": "2020-02-19T00:00:00Z"},
         "assets": {c: {"href": "x", "type": "image/tiff", "eo:bands": [{"common_name": c}]}
                    for c in RGB}}, "CLI").items() if k != "renders"}
-    _load(env, tmp_path / "c.json", [coll])
-    assert "no render presets" in stacworks("renders", "list", CLI, env=env).stdout
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pgstac.upsert_collection(%s::jsonb)", (json.dumps(coll),))
+    for render, field in (({"assets": ["nir"]}, "assets"), ({"assets": []}, "assets"),
+                          ({"assets": ["red"], "colormap_name": "nope"}, "colormap_name"),
+                          ({"assets": ["red"], "rescale": "lo,hi"}, "rescale"),
+                          ({"assets": ["red"], "expression": "b1.real"}, "expression")):
+        with pytest.raises(InvalidInput, match=field):
+            put_render(dsn, CLI, "bad", render)
+    with pytest.raises(InvalidInput, match="name"):
+        put_render(dsn, CLI, "a b", {"assets": ["red"]})
+    with pytest.raises(NotFound):
+        put_render(dsn, "no-such-collection", "x", {"assets": ["red"]})
+
     bad = stacworks("renders", "add", CLI, "grey", "--assets", "nir", env=env, check=False)
     assert bad.returncode == 1 and "item_assets" in bad.stderr and "Traceback" not in bad.stderr
-    bad = stacworks("renders", "add", CLI, "grey", "--assets", "red", "--colormap-name", "nope",
-                    env=env, check=False)
-    assert bad.returncode == 1 and "colormap_name" in bad.stderr
     stacworks("renders", "add", CLI, "grey", "--assets", "red", "--rescale", "0,3000",
               "--colormap-name", "greys", env=env)
-    again = stacworks("renders", "add", CLI, "grey", "--assets", "red", env=env, check=False)
-    assert again.returncode == 1 and "--replace" in again.stderr
-    stacworks("renders", "add", CLI, "--auto", env=env)
-    listed = stacworks("renders", "list", CLI, "--json", env=env).stdout
-    renders = json.loads(listed)
+    with pytest.raises(InvalidInput, match="--replace"):
+        put_render(dsn, CLI, "grey", {"assets": ["red"]})
+    assert "true-color" in stacworks("renders", "add", CLI, "--auto", env=env).stdout
+    renders = json.loads(stacworks("renders", "list", CLI, "--json", env=env).stdout)
     assert renders["grey"] == {"assets": ["red"], "rescale": [[0.0, 3000.0]],
                                "colormap_name": "greys"}
     assert renders["true-color"]["assets"] == list(RGB)
     stacworks("renders", "remove", CLI, "grey", env=env)
-    assert "grey" not in json.loads(stacworks("renders", "list", CLI, "--json", env=env).stdout)
     gone = stacworks("renders", "remove", CLI, "grey", env=env, check=False)
-    assert gone.returncode == 1 and "no preset" in gone.stderr
+    assert gone.returncode == 1 and "no preset 'grey'" in gone.stderr
