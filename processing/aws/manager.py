@@ -1,0 +1,362 @@
+"""Jobs on AWS: each job is a Step Functions execution (named by the job id, so a retried start
+never runs twice), followed through DescribeExecution + GetExecutionHistory with back-off, and
+shown through the same tables as local jobs: history events, task runs, logs (from CloudWatch
+Logs), costs (from each task's real duration) and outputs (read from S3, registered with
+provenance)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from objectstore import ObjectStore
+from objectstore.settings import StoreSettings
+from processing.aws.asl import ENV_OUTPUT_PREFIX, to_aws
+from processing.aws.clients import AwsClients
+from processing.aws.history import EcsTask, HistoryReader
+from processing.aws.outputs import AwsOutputPublisher, aws_provenance
+from processing.aws.settings import AwsProcessingSettings
+from processing.aws.taskdefs import AwsAlgorithmRegistry, TaskDefinitions
+from processing.contract import ENV_INPUT_ITEMS, ENV_PARAMETERS, CatalogItems, resolve_items
+from processing.costs import task_cost
+from processing.db import Database
+from processing.errors import ProcessingError
+from processing.executions import ALGORITHM_PREFIX, ExecutionManager, _Handle
+from processing.outputs import Provenance
+from processing.settings import ProcessingSettings
+from processing.store import FINISHED, LogLine, job_status
+
+__all__ = ["AwsBackendError", "AwsExecutionManager", "s3_output_root"]
+
+log = logging.getLogger(__name__)
+
+
+class AwsBackendError(ProcessingError):
+    """The aws back end is misconfigured or AWS refused a call (details in the server log)."""
+
+
+def s3_output_root(store_settings: StoreSettings | None, work_prefix: str) -> str:
+    """``s3://bucket/prefix/{work_prefix}``; the aws back end needs an S3 object store."""
+    location = store_settings.location if store_settings is not None else None
+    if location is None or location.kind != "s3" or not location.bucket:
+        raise AwsBackendError(
+            "STACWORKS_PROCESSING_BACKEND=aws needs an S3 object store "
+            "(STACWORKS_STORE=s3://bucket/prefix): Fargate tasks read and write S3, not this "
+            "machine's folders")
+    prefix = f"{location.prefix.strip('/')}/" if location.prefix.strip("/") else ""
+    return f"s3://{location.bucket}/{prefix}{work_prefix.strip('/')}"
+
+
+def _json(value: Any, default: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        return default
+    try:
+        return json.loads(value)
+    except ValueError:
+        return default
+
+
+class AwsExecutionManager(ExecutionManager):
+    """The execution manager of ``STACWORKS_PROCESSING_BACKEND=aws`` (same API as local)."""
+
+    def __init__(self, *, db: Database, settings: ProcessingSettings, dsn: str, home: Path,
+                 object_store: ObjectStore, store_settings: StoreSettings | None = None,
+                 aws_settings: AwsProcessingSettings | None = None,
+                 clients: AwsClients | None = None) -> None:
+        super().__init__(db=db, settings=settings, dsn=dsn, home=home,
+                         object_store=object_store, store_settings=store_settings)
+        self.aws = aws_settings or AwsProcessingSettings()
+        self.output_root = s3_output_root(store_settings, self.aws.work_prefix)
+        self.clients = clients or AwsClients(self.aws)
+        self.task_definitions = TaskDefinitions(self.clients)
+        self.aws_algorithms = AwsAlgorithmRegistry(db, self.task_definitions)
+        self.algorithms = self.aws_algorithms  # registering also registers the task definition
+        self._deploy_lock = threading.Lock()
+
+    # -- state machines ------------------------------------------------------------------------
+
+    def state_machine_name(self, process_id: str) -> str:
+        """Workflows by id; algorithms run as processes get ``algorithm-NAME``."""
+        if process_id.startswith(ALGORITHM_PREFIX):
+            process_id = "algorithm-" + process_id.removeprefix(ALGORITHM_PREFIX)
+        return self.aws.state_machine_name(process_id)
+
+    def export(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """The document deployed for ``definition`` (see :func:`processing.aws.asl.to_aws`)."""
+        return to_aws(definition, self.aws_algorithms, self.aws, output_root=self.output_root)
+
+    def deploy(self, process_id: str, definition: Mapping[str, Any]) -> str:
+        """Create or update the STANDARD state machine of a process; return its ARN."""
+        if not self.aws.state_machine_role_arn:
+            raise AwsBackendError("STACWORKS_PROCESSING_AWS_STATE_MACHINE_ROLE_ARN is not set")
+        name = self.state_machine_name(process_id)
+        document = json.dumps(self.export(definition), indent=1, sort_keys=True)
+        sfn = self.clients.sfn
+        with self._deploy_lock:
+            for page in sfn.get_paginator("list_state_machines").paginate():
+                for machine in page["stateMachines"]:
+                    if machine["name"] == name:
+                        arn = str(machine["stateMachineArn"])
+                        current = sfn.describe_state_machine(stateMachineArn=arn)
+                        if current["definition"] != document:
+                            sfn.update_state_machine(stateMachineArn=arn, definition=document,
+                                                     roleArn=self.aws.state_machine_role_arn)
+                        return arn
+            created = sfn.create_state_machine(name=name, definition=document,
+                                               roleArn=self.aws.state_machine_role_arn,
+                                               type="STANDARD")
+        return str(created["stateMachineArn"])
+
+    @staticmethod
+    def execution_arn(state_machine_arn: str, execution_id: str) -> str:
+        return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{execution_id}"
+
+    def _start(self, row: Mapping[str, Any]) -> str:
+        machine = self.deploy(row["process_id"], row["definition"])
+        try:
+            started = self.clients.sfn.start_execution(
+                stateMachineArn=machine, name=row["id"], input=json.dumps(row["input"]))
+            return str(started["executionArn"])
+        except ClientError as exc:  # a retried start: follow the one already running
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            return self.execution_arn(machine, row["id"])
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _run(self, execution_id: str, handle: _Handle) -> None:
+        row = self.executions.get(execution_id)
+        if row["cancel_requested"] or handle.cancel.is_set():
+            if not handle.interrupted:
+                self.executions.finish(execution_id, "dismissed", cause="cancelled")
+            return
+        run = self.executions.claim(execution_id, self.owner)
+        try:
+            arn = self._start(row)
+        except (BotoCoreError, ClientError, ProcessingError) as exc:
+            log.warning("cannot start execution %s on Step Functions: %s", execution_id, exc)
+            self.executions.finish(execution_id, "failed", error="Stacworks.StartFailed",
+                                   cause=str(exc) if isinstance(exc, ProcessingError)
+                                   else f"Step Functions refused the execution "
+                                        f"({type(exc).__name__})")
+            return
+        self._follow(row, run, arn, handle)
+
+    def _history(self, arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for page in self.clients.sfn.get_paginator("get_execution_history").paginate(
+                executionArn=arn, includeExecutionData=True):
+            events += page["events"]
+        return events
+
+    def _follow(self, row: Mapping[str, Any], run: int, arn: str, handle: _Handle) -> None:
+        """Poll until the execution ends (back-off while nothing happens)."""
+        execution_id = row["id"]
+        reader = HistoryReader(execution_id)
+        task_runs: dict[int, int] = {}
+        rejected: list[str] = []
+        delay = self.aws.poll_min_seconds
+        stopped = False
+        while True:
+            described = self.clients.sfn.describe_execution(executionArn=arn)
+            events, ended = reader.read(self._history(arn))
+            for task in reader.tasks.values():
+                if task.scheduled_id not in task_runs:
+                    task_runs[task.scheduled_id] = self._start_task_run(row, run, task)
+            self.executions.write_batch(execution_id, run, events, [])
+            for task in ended:
+                problem = self._finish_task_run(row, task, task_runs[task.scheduled_id])
+                if problem:
+                    rejected.append(problem)
+            if described["status"] != "RUNNING":
+                self._finish_job(row, described, task_runs, reader, rejected)
+                return
+            if handle.interrupted:
+                log.info("stopped following %s (shutdown); the next server follows it",
+                         execution_id)
+                self.executions.take_over(execution_id, self.owner, None)  # type: ignore[arg-type]
+                return
+            if handle.cancel.is_set() and not stopped:
+                self._stop_execution(arn)
+                stopped = True
+            delay = self.aws.poll_min_seconds if events else min(delay * 2,
+                                                                 self.aws.poll_max_seconds)
+            handle.cancel.wait(delay if not handle.cancel.is_set() else
+                               self.aws.poll_min_seconds)
+
+    def _stop_execution(self, arn: str) -> None:
+        try:
+            self.clients.sfn.stop_execution(executionArn=arn, error="Stacworks.Dismissed",
+                                            cause="dismissed through the jobs API")
+        except ClientError as exc:
+            log.warning("StopExecution %s: %s", arn, exc)
+
+    def _finish_job(self, row: Mapping[str, Any], described: Mapping[str, Any],
+                task_runs: Mapping[int, int], reader: HistoryReader,
+                rejected: list[str]) -> None:
+        for task in reader.tasks.values():  # tasks an abort left without an end event
+            if task.status == "running":
+                self.executions.finish_task_run(task_runs[task.scheduled_id],
+                                                status="cancelled", exit_code=None,
+                                                duration=0.0, cost=0.0,
+                                                error="States.Aborted", cause="stopped")
+        status = job_status(str(described["status"]))
+        error, cause = described.get("error"), described.get("cause")
+        output = _json(described.get("output"), None)
+        if status == "dismissed":
+            cause = cause or "cancelled"
+        elif status == "successful" and rejected:
+            status, error, cause = "failed", "Stacworks.InvalidOutput", "; ".join(rejected)
+        self.executions.finish(row["id"], status, output=output, error=error, cause=cause)
+
+    # -- task runs -----------------------------------------------------------------------------
+
+    def _start_task_run(self, row: Mapping[str, Any], run: int, task: EcsTask) -> int:
+        name, version = task.algorithm
+        cpu, memory = task.size
+        if cpu is None or memory is None:
+            try:
+                spec = self.algorithms.get(name, version or None)
+                cpu, memory = cpu or spec.cpu, memory or spec.memory
+            except ProcessingError:
+                pass
+        return self.executions.start_task_run({
+            "execution_id": row["id"], "run": run, "state_name": task.state_name,
+            "state_path": (f"{task.state_name}[{task.map_index}]" if task.map_index is not None
+                           else task.state_name),
+            "map_index": task.map_index, "retry_count": 0, "algorithm": name,
+            "algorithm_version": version, "token": task.environment.get(ENV_OUTPUT_PREFIX, ""),
+            "cpu": cpu, "memory": memory,
+        })
+
+    def _finish_task_run(self, row: Mapping[str, Any], task: EcsTask, task_run_id: int
+                         ) -> str | None:
+        """Close the task run: logs, cost, outputs; return why outputs were rejected, if so."""
+        self._copy_logs(row["id"], task, task_run_id)
+        name, version = task.algorithm
+        cpu, memory = task.size
+        spec = None
+        try:
+            spec = self.algorithms.get(name, version or None)
+        except ProcessingError:
+            log.warning("task of unknown algorithm %s:%s in %s", name, version, row["id"])
+        cpu, memory = cpu or (spec.cpu if spec else 0), memory or (spec.memory if spec else 0)
+        seconds = task.duration_seconds or 0.0
+        cost = task_cost(cpu, memory, seconds, self.settings).usd if seconds else 0.0
+        if task.status != "succeeded" or spec is None:
+            self.executions.finish_task_run(task_run_id, status="failed",
+                                            exit_code=task.exit_code, duration=seconds,
+                                            cost=cost, error=task.error or "States.TaskFailed",
+                                            cause=task.cause or "the task failed")
+            return None
+        try:
+            outputs = self._publish(row, task, spec, cpu, memory)
+        except ProcessingError as exc:
+            self.executions.finish_task_run(task_run_id, status="failed", exit_code=0,
+                                            duration=seconds, cost=cost,
+                                            error="Stacworks.InvalidOutput", cause=str(exc))
+            return f"{task.state_name}: {exc}"
+        self.executions.finish_task_run(task_run_id, status="succeeded",
+                                        exit_code=task.exit_code or 0, duration=seconds,
+                                        cost=cost, outputs=outputs)
+        return None
+
+    def _publish(self, row: Mapping[str, Any], task: EcsTask, spec: Any, cpu: int,
+                 memory: int) -> dict[str, Any]:
+        """Read the task's outputs from S3 and register them (none written: nothing to do)."""
+        prefix = task.environment.get(ENV_OUTPUT_PREFIX, "")
+        root = self.output_root.rstrip("/") + "/"
+        if not prefix.startswith(root):
+            raise ProcessingError(f"{ENV_OUTPUT_PREFIX} {prefix!r} is outside {root}")
+        key_prefix = self.aws.work_prefix.strip("/") + "/" + prefix[len(root):].strip("/") + "/"
+        keys = [info.key for info in self.object_store.list(key_prefix)]
+        if not keys:
+            return {"ExitCode": 0, "Items": [], "Outputs": []}
+        refs = _json(task.environment.get(ENV_INPUT_ITEMS), [])
+        params = _json(task.environment.get(ENV_PARAMETERS), {})
+        stac_url = (row["context"] or {}).get("stac_url")
+        with tempfile.TemporaryDirectory(prefix="stacworks-aws-") as tmp:
+            out_dir = Path(tmp) / "out"
+            for key in keys:
+                target = out_dir / key[len(key_prefix):]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.object_store.download(key, target)
+            items = resolve_items(refs if isinstance(refs, list) else [], Path(tmp) / "inputs",
+                                  catalog=CatalogItems(self.dsn))
+            prov = Provenance(
+                algorithm=spec, parameters=params, workflow_id=row["workflow_id"],
+                workflow_version=row["workflow_version"], execution_id=row["id"],
+                collection=row["output_collection"], state_name=task.state_name,
+                renders=(row["context"] or {}).get("renders") or {}, stac_url=stac_url)
+            publisher = AwsOutputPublisher(self.object_store, self.dsn,
+                                           aws_provenance(task, cpu, memory))
+            published = publisher.publish(out_dir, items, prov)
+        urls = [(f"{stac_url.rstrip('/')}/collections/{it['collection']}/items/{it['id']}"
+                 if stac_url else f"{it['collection']}/{it['id']}") for it in published]
+        return {"ExitCode": 0, "Items": urls, "TaskArn": task.task_arn,
+                "Outputs": [{"collection": it["collection"], "id": it["id"],
+                             "assets": sorted(it["assets"])} for it in published]}
+
+    def _copy_logs(self, execution_id: str, task: EcsTask, task_run_id: int) -> None:
+        """The task's awslogs stream (``{algorithm}/{container}/{task id}``) into our logs."""
+        name = task.algorithm[0]
+        if not task.task_id or not name:
+            return
+        stream = f"{name}/{name}/{task.task_id}"
+        lines: list[LogLine] = []
+        token: str | None = None
+        try:
+            while True:
+                kwargs: dict[str, Any] = {"logGroupName": self.aws.log_group,
+                                          "logStreamName": stream, "startFromHead": True}
+                if token:
+                    kwargs["nextToken"] = token
+                page = self.clients.logs.get_log_events(**kwargs)
+                for event in page.get("events") or []:
+                    lines.append(LogLine(
+                        execution_id, task_run_id,
+                        f"{task.state_name}[{task.map_index}]" if task.map_index is not None
+                        else task.state_name, task.map_index, "log",
+                        str(event.get("message", "")).rstrip("\n"),
+                        datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, UTC)))
+                if not page.get("events") or page.get("nextForwardToken") in (None, token):
+                    break
+                token = page["nextForwardToken"]
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code != "ResourceNotFoundException":
+                log.warning("cannot read logs of %s: %s", stream, code)
+        if lines:
+            self.executions.write_batch(execution_id, 0, [], lines)
+
+    # -- control -------------------------------------------------------------------------------
+
+    def cancel(self, execution_id: str, wait: float = 15.0) -> dict[str, Any]:
+        """Dismiss a job: StopExecution, then wait for the follower to record the abort."""
+        row = self.executions.request_cancel(execution_id)
+        if row["status"] in FINISHED:
+            return row
+        with self._lock:
+            handle = self._handles.get(execution_id)
+        if row["status"] == "accepted" and row["owner"] is None:
+            self.executions.finish(execution_id, "dismissed", cause="cancelled")
+            if handle is not None:
+                handle.cancel.set()
+            return self.executions.get(execution_id)
+        try:
+            machine = self.deploy(row["process_id"], row["definition"])
+            self._stop_execution(self.execution_arn(machine, execution_id))
+        except (BotoCoreError, ClientError, ProcessingError) as exc:
+            log.warning("cannot stop %s: %s", execution_id, exc)
+        if handle is not None:
+            handle.cancel.set()
+            handle.done.wait(wait)
+        return self.executions.get(execution_id)
