@@ -306,6 +306,43 @@ def test_platform_and_worker_services(synth: Synth) -> None:
     assert "STACWORKS_PROCESSING_BACKEND" not in {e["Name"] for e in worker["Environment"]}
 
 
+def test_entry_script_composes_the_database_url(synth: Synth) -> None:
+    """The containers' `sh -c` entry, run here: the URL the catalog settings then read."""
+    command = _container(synth, "platform-worker")["Command"]
+    probe = (
+        "import json, os; from catalog.settings import CatalogSettings; s = CatalogSettings(); "
+        "print(json.dumps({'env': s.pg_env(), 'safe': s.safe_dsn, "
+        "'leftover': 'STACWORKS_RDS_PASSWORD' in os.environ}))"
+    )
+    secret = {
+        "STACWORKS_RDS_USERNAME": "stacworks",
+        "STACWORKS_RDS_PASSWORD": "Xy7pQ2abcDEF9876ghij",
+        "STACWORKS_RDS_HOST": "stacworks-db.abc123.us-east-1.rds.amazonaws.com",
+        "STACWORKS_RDS_PORT": "5432",
+        "STACWORKS_RDS_DBNAME": "stacworks",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACWORKS_")}
+    res = subprocess.run(
+        [*command[:4], sys.executable, "-c", probe],
+        env={**env, **secret},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads(res.stdout)
+    assert got["env"] == {
+        "PGUSER": "stacworks",
+        "PGPASSWORD": secret["STACWORKS_RDS_PASSWORD"],
+        "PGHOST": secret["STACWORKS_RDS_HOST"],
+        "PGPORT": "5432",
+        "PGDATABASE": "stacworks",
+    }
+    assert secret["STACWORKS_RDS_PASSWORD"] not in got["safe"]
+    assert got["leftover"] is False  # only the URL carries it into the program
+
+
 def test_autoscaling_on_cpu_and_requests(synth: Synth) -> None:
     _, target = synth.one("AWS::ApplicationAutoScaling::ScalableTarget")
     assert target["Properties"]["MinCapacity"] == 1
@@ -329,9 +366,8 @@ def test_migrations_run_as_a_fargate_task_at_deploy(synth: Synth) -> None:
     }
     container = _container(synth, "platform-migration")
     assert container["Command"][4:] == ["stacworks", "db", "migrate"]
-    assert any(d.startswith("Database") for d in run.get("DependsOn", [])) or any(
-        d.startswith("Database") for d in json.dumps(run).split('"')
-    )
+    # After the database exists (and its secret is attached), before the services.
+    assert any(re.fullmatch(r"Database[0-9A-F]{8}", d) for d in run["DependsOn"]), run["DependsOn"]
 
 
 def test_a_task_definition_per_algorithm(synth: Synth) -> None:
@@ -511,17 +547,6 @@ def test_environment_names_match_the_settings_classes(synth: Synth) -> None:
 # -- linters -----------------------------------------------------------------------------------
 
 
-def test_cfn_lint_clean(synth: Synth) -> None:
-    templates = [str(synth.outdir / f"{s}.template.json") for s in STACKS]
-    res = subprocess.run(
-        [str(CFN_LINT), "--config-file", str(DEPLOY / ".cfnlintrc.yaml"), *templates],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-
-
 @pytest.fixture(scope="module")
 def checkov() -> Path:
     """checkov in its own virtualenv (deploy/scripts/setup.sh makes it; built here if absent)."""
@@ -536,24 +561,36 @@ def checkov() -> Path:
     return CHECKOV
 
 
-def test_checkov_clean_except_listed_skips(synth: Synth, checkov: Path) -> None:
-    args = [
-        str(checkov),
-        "--config-file",
-        str(DEPLOY / ".checkov.yaml"),
-        "--skip-download",
-        "-o",
-        "json",
-    ]
-    for stack in STACKS:
-        args += ["-f", str(synth.outdir / f"{stack}.template.json")]
-    res = subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )
+@pytest.fixture(scope="module")
+def linters(synth: Synth, checkov: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """cfn-lint and checkov over both templates, run side by side (each takes ~10-20 s)."""
+    templates = [str(synth.outdir / f"{s}.template.json") for s in STACKS]
+    commands = {
+        "cfn-lint": [str(CFN_LINT), "--config-file", str(DEPLOY / ".cfnlintrc.yaml"), *templates],
+        "checkov": [str(checkov), "--config-file", str(DEPLOY / ".checkov.yaml")]
+        + ["--skip-download", "-o", "json"]
+        + [arg for t in templates for arg in ("-f", t)],
+    }
+    procs = {
+        name: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, cmd in commands.items()
+    }
+    results = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        results[name] = subprocess.CompletedProcess(commands[name], proc.returncode, out, err)
+    return results
+
+
+def test_cfn_lint_clean(linters: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    res = linters["cfn-lint"]
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+
+
+def test_checkov_clean_except_listed_skips(
+    linters: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
+    res = linters["checkov"]
     reports = json.loads(res.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     failed = [
