@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.access import Access, AccessMiddleware, Denied, RoleGate, principal_of, readable_of
+from catalog.asset_links import AssetLinks, share_token
 from catalog.settings import CatalogSettings
 from catalog.validation import storable_input
 from objectstore import ObjectStore, store_from_settings
@@ -506,8 +507,13 @@ class JobsRouter(_Routes):
             return service.status_info(manager.cancel(job_id), _base(request), detail=True)
 
         @self.router.get("/jobs/{job_id}/results")
-        def job_results(job_id: str) -> dict[str, Any]:
-            return service.results(job_id)
+        def job_results(job_id: str, request: Request) -> dict[str, Any]:
+            found = service.results(job_id)
+            # Output items as the STAC API serves them: /assets URLs, never server paths.
+            links = AssetLinks.from_settings(getattr(manager, "object_store", None))
+            links.rewrite_items(found["items"]["features"], f"{_base(request)}/stac/",
+                                share_token(request))
+            return found
 
         @self.router.get("/jobs/{job_id}/history")
         def job_history(job_id: str) -> dict[str, Any]:

@@ -13,10 +13,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.harness import ROOT, stacworks
-from tests.processing.jobs_fixtures import ALGORITHMS, COPC, ProcessingData
+from tests.processing.jobs_fixtures import ALGORITHMS, COPC, ProcessingData, start_job, wait_job
 
 EXAMPLES = ROOT / "examples" / "workflows"
 FILES = sorted(EXAMPLES.glob("*.json"))
@@ -81,3 +82,25 @@ def test_ndvi_composite_example_both_branches(stacworks_env: dict[str, str],
     two = _run(stacworks_env, path, [f"{d.s2}/{d.s2_item}", f"{d.s2}/{d.s2_later}"])
     assert len(two["ndvi"]) == 2 and two["composite"], two
     assert "error" not in two
+
+
+def test_ndvi_map_example_as_a_job_serves_download_urls(
+    api: httpx.Client, processing_data: ProcessingData
+) -> None:
+    """The example imported through the API and run as a job: its results' asset hrefs are
+    /assets URLs a client downloads (no server path), like every STAC response."""
+    definition = json.loads((EXAMPLES / "ndvi-map.json").read_text())
+    r = api.post("/workflows", json={"id": "example-ndvi-map", "definition": definition})
+    assert r.status_code in (201, 409), r.text
+    d = processing_data
+    job = start_job(api, "example-ndvi-map", {"items": [f"{d.s2}/{d.s2_item}"],
+                                              "parameters": {"mask_clouds": False}})
+    assert wait_job(api, job, timeout=180)["status"] == "successful"
+    results = api.get(f"/jobs/{job}/results").json()
+    (item,) = results["items"]["features"]
+    href = item["assets"]["ndvi"]["href"]
+    base = str(api.base_url).rstrip("/")
+    assert href == f"{base}/assets/{item['collection']}/{item['id']}/ndvi"
+    assert str(d.store_root) not in json.dumps(results)
+    got = api.get(href, headers={"Range": "bytes=0-3"})
+    assert got.status_code == 206 and got.content[:2] in (b"II", b"MM")
