@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import uuid
@@ -43,7 +44,14 @@ from processing.errors import InvalidInput, NoSuchProcess, ProcessingError
 from processing.outputs import OutputPublisher
 from processing.runner import AlgorithmTaskRunner, ExecutionContext, kill_task_processes
 from processing.settings import ProcessingSettings
-from processing.store import FINISHED, BufferedSink, ExecutionStore, LogLine, job_status
+from processing.store import (
+    FINISHED,
+    BufferedSink,
+    ExecutionStore,
+    JobStatus,
+    LogLine,
+    job_status,
+)
 from processing.workflows import (
     ECS_RESOURCES,
     WorkflowSpec,
@@ -195,13 +203,23 @@ class ExecutionManager:
                 if killed:
                     log.warning("killed leftover task processes %s of %s", killed, row["id"])
             recovered.append(row["id"])
+            crashed = self.executions.crashed_runs(row["id"])
             if row["cancel_requested"]:
-                self.executions.finish(row["id"], "dismissed", cause="cancelled")
+                self._finish(row["id"], "dismissed", cause="cancelled")
+            elif crashed >= self.settings.max_crashed_runs:
+                log.error("execution %s: its server died during a task in %s runs; failing it",
+                          row["id"], crashed)
+                self._finish(
+                    row["id"], "failed", error="Stacworks.WorkerCrashed",
+                    cause=f"the server running it stopped while a task ran, in {crashed} runs "
+                    "(a task that exhausts memory or kills its worker?); not resumed again "
+                    f"(STACWORKS_PROCESSING_MAX_CRASHED_RUNS={self.settings.max_crashed_runs})",
+                )
             elif self.settings.on_restart == "resume":
                 log.info("resuming execution %s (%s)", row["id"], cause)
                 self._schedule(row["id"])
             else:
-                self.executions.finish(
+                self._finish(
                     row["id"], "failed", error="Stacworks.ServerRestarted",
                     cause=f"{cause}; resuming after a restart is disabled "
                     "(STACWORKS_PROCESSING_ON_RESTART=fail)",
@@ -370,7 +388,7 @@ class ExecutionManager:
         except Exception as exc:  # noqa: BLE001 - a job must end with a status, never vanish
             log.exception("execution %s crashed", execution_id)
             with contextlib.suppress(Exception):
-                self.executions.finish(execution_id, "failed", error="Stacworks.InternalError",
+                self._finish(execution_id, "failed", error="Stacworks.InternalError",
                                        cause=f"the executor failed: {type(exc).__name__}")
         finally:
             handle.done.set()
@@ -381,9 +399,11 @@ class ExecutionManager:
         row = self.executions.get(execution_id)
         if row["cancel_requested"] or handle.cancel.is_set():
             if not handle.interrupted:
-                self.executions.finish(execution_id, "dismissed", cause="cancelled")
+                self._finish(execution_id, "dismissed", cause="cancelled")
             return
         run = self.executions.claim(execution_id, self.owner)
+        if run > 1:
+            self._remove_staging(execution_id, before_run=run)
         completed = self.executions.completed_tasks(execution_id) if run > 1 else None
         sink = self.executions.sink(execution_id, run)
         context = ExecutionContext(
@@ -414,7 +434,7 @@ class ExecutionManager:
             )
         except InvalidDefinition as exc:
             self.executions.release(sink)
-            self.executions.finish(execution_id, "failed", error="States.Runtime", cause=str(exc))
+            self._finish(execution_id, "failed", error="States.Runtime", cause=str(exc))
             return
         self.executions.release(sink)
         if handle.interrupted:
@@ -426,8 +446,26 @@ class ExecutionManager:
         cause = result.cause
         if status == "dismissed":
             cause = cause or "cancelled"
-        self.executions.finish(execution_id, status, output=result.output,
+        self._finish(execution_id, status, output=result.output,
                                error=result.error, cause=cause)
+
+    def _finish(self, execution_id: str, status: JobStatus, **fields: Any) -> None:
+        """Record the job's end, then remove its staging folder (task runs that were
+        abandoned or failed leave theirs; successful ones removed theirs on publishing)."""
+        self.executions.finish(execution_id, status, **fields)
+        self._remove_staging(execution_id)
+
+    def _remove_staging(self, execution_id: str, before_run: int | None = None) -> None:
+        """Remove the execution's staging folder, or only its runs before ``before_run``
+        (a resumed run: what the dead server's task runs left)."""
+        root = self.work_dir / execution_id
+        if before_run is None:
+            shutil.rmtree(root, ignore_errors=True)
+            return
+        for old in root.glob("run*-*"):
+            run = old.name.removeprefix("run").partition("-")[0]
+            if run.isdigit() and int(run) < before_run:
+                shutil.rmtree(old, ignore_errors=True)
 
     def cancel(self, execution_id: str, wait: float = 15.0) -> dict[str, Any]:
         """Dismiss a job: its running task processes are stopped before this returns."""
@@ -437,7 +475,7 @@ class ExecutionManager:
         with self._lock:
             handle = self._handles.get(execution_id)
         if row["status"] == "accepted" and row["owner"] is None:  # queued: it never starts
-            self.executions.finish(execution_id, "dismissed", cause="cancelled")
+            self._finish(execution_id, "dismissed", cause="cancelled")
             if handle is not None:
                 handle.cancel.set()
         elif handle is not None:

@@ -53,6 +53,12 @@ class ProcessingSettings(BaseSettings):
         default="resume",
         description="What a starting server does with executions a dead server left running.",
     )
+    max_crashed_runs: int = Field(
+        default=3, ge=1,
+        description="Runs of an execution that may end with its server dying while a task "
+        "ran (a task that exhausts memory or kills its worker); then a restart fails the job "
+        "with the reason instead of resuming it again.",
+    )
     stale_after_seconds: float = Field(
         default=60.0,
         gt=0,

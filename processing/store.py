@@ -371,6 +371,16 @@ class ExecutionStore:
                 (cause, execution_id),
             ).fetchall()
 
+    def crashed_runs(self, execution_id: str) -> int:
+        """How many runs of the execution ended with a dead server while a task ran."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(DISTINCT run) AS n FROM stacworks.processing_task_runs "
+                "WHERE execution_id = %s AND status = 'abandoned'",
+                (execution_id,),
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
     def task_runs(self, execution_id: str) -> list[dict[str, Any]]:
         with self.db.connection() as conn:
             return conn.execute(

@@ -116,7 +116,7 @@ STATUS_CODES: dict[type[Exception], int] = {
     AssetNotFound: status.HTTP_404_NOT_FOUND,
     InvalidParameter: status.HTTP_400_BAD_REQUEST,
     TileNotInMatrix: status.HTTP_404_NOT_FOUND,
-    ReadTooLarge: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    ReadTooLarge: 422,  # Unprocessable Content
     TimeBudgetExceeded: status.HTTP_503_SERVICE_UNAVAILABLE,
     WmsError: status.HTTP_400_BAD_REQUEST,
     TilesError: status.HTTP_400_BAD_REQUEST,
