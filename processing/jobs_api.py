@@ -56,6 +56,7 @@ __all__ = [
     "JobsRouter",
     "ProcessesFactory",
     "ProcessesRouter",
+    "ResourceRouter",
     "RootPaths",
     "WorkflowsRouter",
     "create_processes_app",
@@ -406,8 +407,12 @@ AlgorithmDocument = Annotated[dict[str, Any], Body(
 
 
 @dataclass
-class _Routes:
-    """A router over one back end; creating it registers its routes (titiler's manner)."""
+class ResourceRouter:
+    """A router over one back end; creating it registers its routes (titiler's manner).
+
+    Subclasses implement :meth:`register_routes`; extra dataclass fields named ``access`` or
+    ``service`` receive :class:`ProcessesFactory`'s.
+    """
 
     manager: ExecutionBackend
     router: APIRouter = field(default_factory=APIRouter)
@@ -420,7 +425,7 @@ class _Routes:
 
 
 @dataclass
-class ProcessesRouter(_Routes):
+class ProcessesRouter(ResourceRouter):
     """``/processes``: OGC API - Processes Part 1 listing, description, execution, estimate.
 
     ``access`` checks that a job's output collection is writable by its caller; None means
@@ -471,7 +476,7 @@ class ProcessesRouter(_Routes):
 
 
 @dataclass
-class JobsRouter(_Routes):
+class JobsRouter(ResourceRouter):
     """``/jobs``: status, dismissal, results, history and logs (followed as NDJSON)."""
 
     service: JobsService | None = None
@@ -540,7 +545,7 @@ def _owner_id(request: Request) -> str | None:
 
 
 @dataclass
-class WorkflowsRouter(_Routes):
+class WorkflowsRouter(ResourceRouter):
     """``/workflows``: versioned ASL workflows; shared for reading, changed by owner or admin."""
 
     def may_change(self, request: Request, workflow_id: str) -> None:
@@ -607,7 +612,7 @@ class WorkflowsRouter(_Routes):
 
 
 @dataclass
-class AlgorithmsRouter(_Routes):
+class AlgorithmsRouter(ResourceRouter):
     """``/algorithms``: registered algorithm versions (admins change them: they run commands)."""
 
     def register_routes(self) -> None:
@@ -662,7 +667,7 @@ class ProcessesFactory:
     manager: ExecutionBackend
     access: Access
     database: Database | None = None
-    routers: Sequence[type[_Routes]] = (
+    routers: Sequence[type[ResourceRouter]] = (
         ProcessesRouter, JobsRouter, WorkflowsRouter, AlgorithmsRouter
     )
     title: str = "stacworks processes"
