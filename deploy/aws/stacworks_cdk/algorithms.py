@@ -1,23 +1,26 @@
-"""One Fargate task definition per algorithm file, read exactly as ``stacworks algorithm register``.
+"""One Fargate task definition per algorithm file, exactly as the AWS back end registers it.
 
-The files are validated by ``processing.algorithms.load_algorithm_file`` (the CLI's own loader),
-so a size that Fargate refuses fails the synth, not the deploy. Families and container names
-follow the task contract (``docs/task-contract.md``): family ``stacworks-<name>``, container
-``<name>``, so a workflow's ``TaskDefinition``/``ContainerOverrides`` resolve to these.
+The files are read by ``processing.algorithms.load_algorithm_file`` (what ``stacworks algorithm
+register`` uses), so an invalid Fargate size fails the synth, not the deploy; the definition is
+``processing.aws.taskdefs.task_definition_input`` (what the platform sends to
+``RegisterTaskDefinition``) turned into CloudFormation, so a deployed revision and a revision
+the platform registers later are the same contract: family ``stacworks-<name>``, container
+``<name>``, the version tags the back end looks revisions up by, and the same log options.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
+from aws_cdk import CfnResource
 from constructs import Construct
 
 from processing.algorithms import AlgorithmSpec, load_algorithm_file
+from processing.aws.settings import AwsProcessingSettings
+from processing.aws.taskdefs import task_definition_input
 
-__all__ = ["AlgorithmTasks", "algorithm_files", "load_algorithms"]
+__all__ = ["AlgorithmTasks", "algorithm_files", "cloudformation_properties", "load_algorithms"]
 
 
 def algorithm_files(folder: Path) -> list[Path]:
@@ -30,16 +33,23 @@ def load_algorithms(folder: Path) -> list[AlgorithmSpec]:
     return [spec for spec in map(load_algorithm_file, algorithm_files(folder)) if spec.image]
 
 
-def image_reference(spec: AlgorithmSpec) -> str:
-    """``repository@digest`` when the digest is known (what runs is then exactly that build)."""
-    assert spec.image is not None
-    if spec.image_digest:
-        return f"{spec.image.split('@')[0].rsplit(':', 1)[0]}@{spec.image_digest}"
-    return spec.image
+def cloudformation_properties(request: Any, *, verbatim: bool = False) -> Any:
+    """An ECS API request (camelCase) as CloudFormation properties (PascalCase).
+
+    The keys of ``logConfiguration.options`` are the log driver's own and stay as they are.
+    """
+    if isinstance(request, list):
+        return [cloudformation_properties(v) for v in request]
+    if not isinstance(request, dict) or verbatim:
+        return request
+    return {
+        key[:1].upper() + key[1:]: cloudformation_properties(value, verbatim=key == "options")
+        for key, value in request.items()
+    }
 
 
 class AlgorithmTasks(Construct):
-    """Task definitions for ``specs``, sharing the algorithm task and execution roles."""
+    """``AWS::ECS::TaskDefinition`` for each of ``specs``, with the back end's own settings."""
 
     def __init__(
         self,
@@ -47,39 +57,37 @@ class AlgorithmTasks(Construct):
         cid: str,
         *,
         specs: list[AlgorithmSpec],
-        family_prefix: str,
-        task_role: iam.IRole,
-        execution_role: iam.IRole,
-        log_group: logs.ILogGroup,
-        ephemeral_storage_gib: int = 21,
+        settings: AwsProcessingSettings,
     ) -> None:
         super().__init__(scope, cid)
-        self.task_definitions: dict[str, ecs.FargateTaskDefinition] = {}
+        self.task_definitions: dict[str, CfnResource] = {}
         for spec in specs:
-            td = ecs.FargateTaskDefinition(
+            request = task_definition_input(spec, settings)
+            self.task_definitions[spec.name] = CfnResource(
                 self,
                 f"Task-{spec.name}",
-                family=f"{family_prefix}{spec.name}",
-                cpu=spec.cpu,
-                memory_limit_mib=spec.memory,
-                # As the processing back end registers them (STACWORKS_PROCESSING_AWS_
-                # EPHEMERAL_STORAGE_GIB, default 21): inputs and outputs are staged on disk.
-                ephemeral_storage_gib=ephemeral_storage_gib,
-                task_role=task_role,
-                execution_role=execution_role,
-                runtime_platform=ecs.RuntimePlatform(
-                    cpu_architecture=ecs.CpuArchitecture.X86_64,
-                    operating_system_family=ecs.OperatingSystemFamily.LINUX,
-                ),
+                type="AWS::ECS::TaskDefinition",
+                properties=cloudformation_properties(request),
             )
-            td.add_container(
-                spec.name,
-                container_name=spec.name,
-                image=ecs.ContainerImage.from_registry(image_reference(spec)),
-                command=spec.command or None,
-                essential=True,
-                memory_limit_mib=spec.memory,
-                environment={"STACWORKS_ALGORITHM": f"{spec.name}:{spec.version}"},
-                logging=ecs.LogDriver.aws_logs(stream_prefix=spec.name, log_group=log_group),
-            )
-            self.task_definitions[spec.name] = td
+
+
+def deploy_settings(
+    *,
+    region: str,
+    log_group: str,
+    name_prefix: str,
+    task_role_arn: str,
+    execution_role_arn: str,
+) -> AwsProcessingSettings:
+    """The back end's settings with CloudFormation tokens for values known only at deploy.
+
+    ``model_construct`` skips validation, which would reject a token as a role ARN; the values
+    are the same ones the platform container receives as STACWORKS_PROCESSING_AWS_*.
+    """
+    return AwsProcessingSettings.model_construct(
+        region=region,
+        log_group=log_group,
+        name_prefix=name_prefix,
+        task_role_arn=task_role_arn,
+        execution_role_arn=execution_role_arn,
+    )

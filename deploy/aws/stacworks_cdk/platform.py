@@ -28,7 +28,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacworks_cdk.algorithms import AlgorithmTasks, load_algorithms
+from stacworks_cdk.algorithms import AlgorithmTasks, deploy_settings, load_algorithms
 from stacworks_cdk.config import REPO_ROOT, DeployConfig
 from stacworks_cdk.environment import (
     DB_SECRET_FIELDS,
@@ -391,15 +391,34 @@ class PlatformStack(Stack):
         )
         platform_role.add_to_policy(
             iam.PolicyStatement(
-                # These three accept no resource-level scoping (IAM service authorization
-                # reference); what they can name is limited by the PassRole statement below.
+                # These accept no resource-level scoping (IAM service authorization reference);
+                # what a registered task definition may run as is limited by PassRole below.
                 sid="AlgorithmTaskDefinitions",
                 actions=[
                     "ecs:RegisterTaskDefinition",
                     "ecs:DeregisterTaskDefinition",
                     "ecs:DescribeTaskDefinition",
+                    "ecs:ListTaskDefinitions",
                 ],
                 resources=["*"],
+            )
+        )
+        platform_role.add_to_policy(
+            iam.PolicyStatement(
+                # A workflow's machine is found by name before create/update; listing has no
+                # resource scoping either.
+                sid="FindStateMachines",
+                actions=["states:ListStateMachines"],
+                resources=["*"],
+            )
+        )
+        platform_role.add_to_policy(
+            iam.PolicyStatement(
+                # Registered revisions carry stacworks:algorithm/version tags.
+                sid="TagOurTaskDefinitionsOnRegister",
+                actions=["ecs:TagResource"],
+                resources=[task_definition_arns],
+                conditions={"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
             )
         )
         platform_role.add_to_policy(
@@ -608,10 +627,13 @@ class PlatformStack(Stack):
             self,
             "Algorithms",
             specs=load_algorithms(REPO_ROOT / config.algorithms_dir),
-            family_prefix=family_prefix,
-            task_role=algorithm_role,
-            execution_role=algorithm_execution,
-            log_group=algorithm_logs,
+            settings=deploy_settings(
+                region=Aws.REGION,
+                log_group=algorithm_logs.log_group_name,
+                name_prefix=family_prefix,
+                task_role_arn=algorithm_role.role_arn,
+                execution_role_arn=algorithm_execution.role_arn,
+            ),
         )
 
         # -- cost guard rails -----------------------------------------------------------------
