@@ -60,8 +60,10 @@ def container_image(spec: AlgorithmSpec) -> str:
     if not spec.image:
         raise InvalidInput("image", f"algorithm {spec.name} {spec.version} has no container "
                                     "image; the aws back end runs images on Fargate")
-    if spec.image_digest:
-        return f"{spec.image.split('@')[0]}@{spec.image_digest}"
+    if spec.image_digest:  # repository@digest: the tag would only be ignored
+        head, _, last = spec.image.split("@")[0].rpartition("/")
+        repository = f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
+        return f"{repository}@{spec.image_digest}"
     return spec.image
 
 

@@ -170,7 +170,7 @@ def test_task_definition_request() -> None:
     digest = "sha256:" + "ab" * 32
     pinned = task_definition_input(NDVI.model_copy(update={"image_digest": digest}), SETTINGS)
     assert pinned["containerDefinitions"][0]["image"] == (
-        f"{NDVI.image.split('@')[0]}@{digest}")  # type: ignore[union-attr]
+        f"ghcr.io/stacworks/algorithms-ndvi@{digest}")
 
 
 def test_fargate_sizes_are_checked_with_the_valid_memory_listed() -> None:
