@@ -343,6 +343,18 @@ def test_entry_script_composes_the_database_url(synth: Synth) -> None:
     assert got["leftover"] is False  # only the URL carries it into the program
 
 
+def test_container_commands_are_real_cli_commands(synth: Synth) -> None:
+    """serve, worker and db migrate with the deployed options, as the CLI parses them."""
+    stacworks = Path(sys.executable).parent / "stacworks"
+    for family in ("platform-platform", "platform-worker", "platform-migration"):
+        argv = _container(synth, family)["Command"][4:]
+        assert argv[0] == "stacworks", argv
+        res = subprocess.run(
+            [str(stacworks), *argv[1:], "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert res.returncode == 0, f"{' '.join(argv)}: {res.stderr[-800:]}"
+
+
 def test_autoscaling_on_cpu_and_requests(synth: Synth) -> None:
     _, target = synth.one("AWS::ApplicationAutoScaling::ScalableTarget")
     assert target["Properties"]["MinCapacity"] == 1

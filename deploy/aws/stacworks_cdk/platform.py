@@ -641,7 +641,7 @@ class PlatformStack(Stack):
             self,
             "Budget",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=f"{p}-{Aws.STACK_NAME}-monthly",
+                budget_name=f"{p}-monthly-cost",
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(
