@@ -45,6 +45,10 @@ FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
 #: CRS -> (the CRS the tile route reads/writes, whether BBOX is latitude first)
 CRSES = {"EPSG:4326": ("EPSG:4326", True), "CRS:84": ("EPSG:4326", False),
          "EPSG:3857": ("EPSG:3857", False)}
+_WORLD_M = 20037508.342789244
+#: The largest |x|, |y| a BBOX may hold, per CRS the tile route uses (a map may be a little
+#: wider than the world; not 1e300 wide).
+_EXTENT = {"EPSG:4326": (360.0, 90.0), "EPSG:3857": (2 * _WORLD_M, 2 * _WORLD_M)}
 _MERCATOR_LAT = 85.0511287798066
 _TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
@@ -163,7 +167,9 @@ def _size(q: Mapping[str, str], name: str, most: int) -> int:
     return value
 
 
-def _bbox(q: Mapping[str, str], lat_first: bool) -> tuple[float, float, float, float]:
+def _bbox(
+    q: Mapping[str, str], lat_first: bool, limits: tuple[float, float]
+) -> tuple[float, float, float, float]:
     parts = _required(q, "BBOX").split(",")
     try:
         values = [float(p) for p in parts]
@@ -180,8 +186,14 @@ def _bbox(q: Mapping[str, str], lat_first: bool) -> tuple[float, float, float, f
         if s < -90 or n > 90:
             raise WmsError("InvalidParameterValue", "invalid parameter 'BBOX': latitude out of "
                                                     "-90..90 (EPSG:4326 is latitude first)")
-        return (w, s, e, n)
-    return (values[0], values[1], values[2], values[3])
+        values = [w, s, e, n]
+    w, s, e, n = values
+    x_most, y_most = limits
+    if w < -x_most or e > x_most or s < -y_most or n > y_most:
+        raise WmsError("InvalidParameterValue",
+                       f"invalid parameter 'BBOX': outside the CRS's extent (+-{x_most:g}, "
+                       f"+-{y_most:g})")
+    return (w, s, e, n)
 
 
 def _colour(q: Mapping[str, str]) -> tuple[int, int, int]:
@@ -272,7 +284,7 @@ async def _get_map(
     if crs_name not in CRSES:
         raise WmsError("InvalidCRS", f"invalid parameter 'CRS': one of {', '.join(CRSES)}")
     crs, lat_first = CRSES[crs_name]
-    bbox = _bbox(q, lat_first)
+    bbox = _bbox(q, lat_first, _EXTENT[crs])
     width = _size(q, "WIDTH", settings.wms_max_size)
     height = _size(q, "HEIGHT", settings.wms_max_size)
     fmt = _required(q, "FORMAT").split(";")[0].strip().lower()
@@ -329,8 +341,8 @@ async def _draw(
         except ValueError:
             detail = ""
         log.info("WMS layer %s/%s: %s %s", collection, style, r.status_code, detail[:200])
-        if r.status_code >= 500:
-            raise WmsError("NoApplicableCode", "the layer could not be drawn", 500)
+        if r.status_code >= 500:  # 503: over the time budget; 500: a fault (logged there)
+            raise WmsError("NoApplicableCode", "the layer could not be drawn", r.status_code)
         raise WmsError("InvalidParameterValue",
                        f"layer {collection[:128]!r} could not be drawn here: {detail[:200]}")
     with Image.open(io.BytesIO(r.content)) as decoded:

@@ -245,6 +245,8 @@ GETMAP = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": P
     ({"BBOX": "29,-10,28,-9"}, "InvalidParameterValue"),
     ({"BBOX": "100,10,101,11"}, "InvalidParameterValue"),  # lon/lat given: "lat" 100
     ({"BBOX": "nan,1,2,3"}, "InvalidParameterValue"),
+    ({"CRS": "EPSG:3857", "BBOX": "0,0,1e300,1"}, "InvalidParameterValue"),
+    ({"CRS": "CRS:84", "BBOX": "-500,0,0,1"}, "InvalidParameterValue"),
     ({"WIDTH": "4096"}, "InvalidParameterValue"),
     ({"WIDTH": "0"}, "InvalidParameterValue"),
     ({"HEIGHT": "1.5"}, "InvalidParameterValue"),
