@@ -59,6 +59,8 @@ from catalog.access.middleware import is_credential_param
 from catalog.asset_links import AssetLinks, keep_share_token, share_token
 from catalog.conformance import widen_conformance
 from catalog.errors import InvalidInput
+from catalog.limits import pool_wait_s
+from catalog.outage import pooled_connection, with_statement_timeout
 from catalog.query import and_filters, check_cql2, query_to_cql2
 from catalog.queryables import ScopedFiltersClient, filter_terms, known_terms
 from catalog.settings import CatalogSettings
@@ -90,6 +92,11 @@ class StacApiSettings(BaseSettings):
     )
     db_min_conn: int = 1
     db_max_conn: int = 10
+    search_timeout_s: float = Field(
+        default=20.0, gt=0, le=3600,
+        description="Time budget of one read (search, item, collections) in the database: past "
+        "it the statement is cancelled and the answer is a 503.",
+    )
 
 
 DEFAULT_FIELDS = (
@@ -392,6 +399,14 @@ class CatalogClient(CoreCrudClient):
         return resp
 
     async def post_search(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        request, search = kwargs.get("request"), args[0] if args else kwargs.get("search_request")
+        if request is not None and search is not None:
+            # The next/prev links repeat the body: only the search's own members, never
+            # whatever else a client sent (an echo as large as the request).
+            known = {f.alias or n for n, f in type(search).model_fields.items()}
+            body = await request.json()
+            if isinstance(body, dict):
+                request._json = {k: v for k, v in body.items() if k in known or k == "token"}
         return self._geojson(await super().post_search(*args, **kwargs))
 
     async def get_search(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -497,7 +512,11 @@ def create_stac_app(
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await connect_to_db(app, postgres_settings=pg, add_write_connection_pool=api.transactions)
+        # Reads cancel past the search budget; every wait for a connection is short (a 503).
+        await connect_to_db(app, get_conn=pooled_connection(pool_wait_s()),
+                            postgres_settings=with_statement_timeout(pg, api.search_timeout_s),
+                            add_write_connection_pool=api.transactions,
+                            write_postgres_settings=pg)
         yield
         await close_db_connection(app)
 

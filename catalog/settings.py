@@ -31,6 +31,11 @@ class CatalogSettings(BaseSettings):
         description="Password of the private cluster user (trust auth on loopback; "
         "drivers still want one).",
     )
+    db_pool_wait_s: float = Field(
+        default=3.0, gt=0, le=60,
+        description="How long a request waits for a database connection before a 503 "
+        "(with Retry-After) during an outage.",
+    )
     pg_bin: Path | None = Field(
         default=None, description="Folder of the PostgreSQL binaries (initdb, pg_ctl)."
     )

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from catalog.limits import pool_wait_s
 from processing.errors import Conflict, ProcessingError
 
 __all__ = ["Database", "translate_db_errors"]
@@ -52,6 +53,7 @@ class Database:
             kwargs={"autocommit": True, "row_factory": dict_row,
                     "options": "-c search_path=pgstac,public"},
             name="stacworks-processing",
+            timeout=pool_wait_s(),  # an outage is a quick 503, not a 30 s wait
         )
         self._opened = False
 

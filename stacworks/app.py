@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse
@@ -16,7 +17,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.access import Access, AccessSettings
 from catalog.api import StacApiSettings, create_stac_app
+from catalog.limits import LimitSettings, pool_wait_s
 from catalog.settings import CatalogSettings
+from stacworks.guard import (
+    FailedAuthLimit,
+    OutageShield,
+    RequestLimits,
+    install_outage_handlers,
+    probe,
+    readiness,
+)
 
 #: (catalog settings, the deployment's one access model) -> the service's app.
 ServiceFactory = Callable[[CatalogSettings, Access], FastAPI]
@@ -138,12 +148,15 @@ def create_app(
     if unknown:
         raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {sorted(SERVICES)}")
     apps = {name: SERVICES[name][1](settings, access) for name in chosen}
+    for sub in apps.values():
+        install_outage_handlers(sub)  # a database outage is a 503 from every service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             for sub in apps.values():
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
+                _short_pool_wait(sub)
             yield
 
     root = FastAPI(title="stacworks", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -153,13 +166,18 @@ def create_app(
         if name in ROOT_ROUTED:
             from processing.jobs_api import RootPaths
 
-            root.router.routes.append(RootPaths(ROOT_ROUTED[name], MountedAtRoot(sub)))
+            root.router.routes.append(
+                RootPaths(ROOT_ROUTED[name], MountedAtRoot(OutageShield(sub))))
             continue
-        root.mount(SERVICES[name][0], MountedAtRoot(sub))
+        root.mount(SERVICES[name][0], MountedAtRoot(OutageShield(sub)))
 
     @root.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers (the database may be away: see /readyz)."""
         return {"status": "ok"}
+
+    root.add_api_route("/readyz", readiness(probe(settings.dsn, _store(settings))),
+                       include_in_schema=False)
 
     if "web" not in apps:
 
@@ -172,7 +190,26 @@ def create_app(
         if SERVICES[name][0] == "/":
             root.mount("/", MountedAtRoot(sub))
 
+    # Outermost: failed credentials per address, then what any one request may carry.
+    root.add_middleware(RequestLimits, limits=LimitSettings())
+    root.add_middleware(FailedAuthLimit, settings=access.settings)
     return root
+
+
+def _store(settings: CatalogSettings) -> Any:
+    from objectstore import load_settings, store_from_settings
+
+    return store_from_settings(load_settings(home=settings.home))
+
+
+def _short_pool_wait(sub: FastAPI) -> None:
+    """titiler.pgstac's pool waits 30 s for a connection by default: through an outage every
+    tile request would hang that long before failing. Ours answer 503 after the pool wait."""
+    from psycopg_pool import ConnectionPool
+
+    pool = getattr(sub.state, "dbpool", None)
+    if isinstance(pool, ConnectionPool):
+        pool.timeout = pool_wait_s()
 
 
 def create_app_from_env() -> FastAPI:

@@ -37,6 +37,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from catalog.limits import pool_wait_s
 from objectstore import (
     LocalStore,
     ObjectInfo,
@@ -141,7 +142,7 @@ class _Items:
             if self._pool is None:
                 self._pool = ConnectionPool(
                     self.dsn, min_size=0, max_size=self.max_size, open=True,
-                    kwargs={"autocommit": True},
+                    timeout=pool_wait_s(), kwargs={"autocommit": True},
                 )
             return self._pool
 

@@ -34,6 +34,10 @@ class AccessSettings(BaseSettings):
     rate_register: int = Field(default=120, ge=1, description="Search registrations per window.")
     rate_mosaic: int = Field(default=3000, ge=1, description="Mosaic tile requests per window.")
     rate_jobs: int = Field(default=60, ge=1, description="Job starts per window.")
+    fail_limit: int = Field(
+        default=20, ge=1,
+        description="Failed authentications per client address and window before 429s.")
+    fail_window_s: float = Field(default=60.0, gt=0, description="Failed-authentication window.")
     trusted_proxies: str = Field(
         default="127.0.0.1",
         description="Addresses whose X-Forwarded-For/-Proto are believed (comma-separated, or "

@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from catalog.errors import CatalogError, InvalidInput, NotFound
+from catalog.limits import pool_wait_s
 
 from .model import (
     KEY_PREFIX,
@@ -49,7 +50,7 @@ def _pool(dsn: str) -> ConnectionPool:
     with _POOLS_LOCK:
         pool = _POOLS.get(dsn)
         if pool is None:
-            pool = ConnectionPool(dsn, min_size=0, max_size=4, open=True,
+            pool = ConnectionPool(dsn, min_size=0, max_size=4, open=True, timeout=pool_wait_s(),
                                   kwargs={"autocommit": True, "row_factory": dict_row})
             _POOLS[dsn] = pool
         return pool

@@ -166,6 +166,9 @@ def secured(
         "STACWORKS_AUTH_ENABLED": "true",
         "STACWORKS_AUTH_RATE_REGISTER": "5",
         "STACWORKS_AUTH_RATE_WINDOW_S": "3600",
+        # This suite sends hundreds of bad credentials on purpose (tests/hardening checks the
+        # failed-authentication limit itself).
+        "STACWORKS_AUTH_FAIL_LIMIT": "1000000",
         "STACWORKS_AUTH_OIDC_ISSUER": ISSUER,
         "STACWORKS_AUTH_OIDC_AUDIENCE": AUDIENCE,
         "STACWORKS_AUTH_OIDC_JWKS_URL": oidc_provider.url,
