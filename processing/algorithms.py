@@ -138,8 +138,8 @@ class AlgorithmSpec(BaseModel):
         allowed = fargate_memory_choices(self.cpu)
         if self.memory not in allowed:
             raise ValueError(
-                f"memory: {self.memory} MiB is not valid with {self.cpu} CPU units "
-                f"(choose {allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]})"
+                f"memory: {self.memory} MiB is not valid with {self.cpu} CPU units on Fargate; "
+                f"valid memory values (MiB): {', '.join(str(m) for m in allowed)}"
             )
         if not self.local_command and not self.image:
             raise ValueError("local_command: an algorithm needs a local command or an image")

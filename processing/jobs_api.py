@@ -731,12 +731,18 @@ def create_processes_app(
     access: Access | None = None,
     manager: ExecutionBackend | None = None,
 ) -> FastAPI:
-    """The jobs service app: the local back end unless ``manager`` is given (see
-    :class:`ProcessesFactory` for the seams)."""
+    """The jobs service app: the local back end unless ``manager`` is given or
+    ``STACWORKS_PROCESSING_BACKEND=aws`` (see :class:`ProcessesFactory` for the seams)."""
     if manager is not None:
         return ProcessesFactory(
             manager=manager, access=access or Access(catalog_settings.dsn)
         ).create_app()
+    settings = settings or ProcessingSettings()
+    if settings.backend == "aws":  # Step Functions + ECS Fargate (processing/aws)
+        from processing.aws.backend import aws_factory
+
+        return aws_factory(catalog_settings, settings, store_settings=store_settings,
+                           object_store=object_store, access=access).create_app()
     return ProcessesFactory.local(
         catalog_settings, settings, store_settings=store_settings,
         object_store=object_store, access=access,

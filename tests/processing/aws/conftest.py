@@ -18,6 +18,7 @@ import boto3
 import httpx
 import pytest
 
+from processing.algorithms import load_algorithm_file, local_argv
 from tests.harness import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +28,8 @@ KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
 ROLE = "arn:aws:iam::123456789012:role/"
 LOG_GROUP = "/stacworks/tasks-test"
+#: The NDVI algorithm registered under this name by the end-to-end test (its own family).
+NDVI_AWS = "ndvi-aws"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ def fargate_commands() -> dict[str, list[str]]:
     """What the harness runs for a RunTask of each family: the algorithm's own command under
     the container entry point, which uploads the outputs to the task's S3 prefix."""
     entry = [sys.executable, "-m", "processing.aws.task_entry", "--"]
-    return {"stacworks-ndvi": [*entry, sys.executable, str(ROOT / "algorithms/ndvi.py")]}
+    ndvi = load_algorithm_file(ROOT / "algorithms/ndvi.yaml")
+    return {f"stacworks-{NDVI_AWS}": [*entry, *local_argv(ndvi)]}
 
 
 @pytest.fixture(scope="session")

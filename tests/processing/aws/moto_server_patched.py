@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 import botocore.session
@@ -81,6 +82,9 @@ def _play_fargate() -> None:
             for container in (task.overrides or {}).get("containerOverrides", []):
                 for pair in container.get("environment", []):
                     env[pair["name"]] = pair["value"]
+            # Each task gets a fresh filesystem, as a container would.
+            scratch = tempfile.mkdtemp(prefix="fargate-")
+            env["STACWORKS_OUTPUT_DIR"] = scratch + env.get("STACWORKS_OUTPUT_DIR", "/out")
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             sys.stderr.write(f"fargate {family}: exit {done.returncode}\n{done.stderr[-4000:]}")
         return tasks
