@@ -416,6 +416,91 @@ def test_a_task_definition_per_algorithm(synth: Synth) -> None:
         assert container["Memory"] == request["containerDefinitions"][0]["memory"]
 
 
+def test_migration_handler_runs_and_awaits_the_task_on_moto(
+    synth: Synth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The custom resource's handler (plain boto3) against moto_server over HTTP.
+
+    moto runs no container and reports exit code 0, so the failed-migration path is driven by
+    changing only the exit code in moto's own DescribeTasks answer.
+    """
+    import boto3
+    from stacworks_cdk.migrations import HANDLER_SOURCE
+
+    from tests.harness import moto_server
+
+    with moto_server() as endpoint:
+        for key, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        ec2, ecs = boto3.client("ec2"), boto3.client("ecs")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="w", Description="w", VpcId=vpc)["GroupId"]
+        cluster = ecs.create_cluster(clusterName="stacworks")["cluster"]["clusterArn"]
+        container = _container(synth, "platform-migration")
+        task_definition = ecs.register_task_definition(
+            family="stacworks-platform-migration",
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
+            cpu="512",
+            memory="1024",
+            containerDefinitions=[
+                {"name": "migrate", "image": "x", "memory": 1024, "command": container["Command"]}
+            ],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+        handler: dict[str, Any] = {}
+        exec(HANDLER_SOURCE, handler)  # the Lambda's inline code, as deployed
+        event = {
+            "RequestType": "Create",
+            "ResourceProperties": {
+                "Cluster": cluster,
+                "TaskDefinition": task_definition,
+                "Subnets": [subnet],
+                "SecurityGroups": [group],
+                "LogGroup": "/stacworks/migrations",
+            },
+        }
+        started = handler["on_event"](event, None)
+        arn = started["Data"]["TaskArn"]
+        [task] = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
+        assert task["taskDefinitionArn"] == task_definition
+        assert (task["launchType"], task["startedBy"]) == ("FARGATE", "stacworks-deploy")
+        follow = {**event, **started}  # what the provider framework hands is_complete
+        assert handler["is_complete"](follow, None) == {"IsComplete": False}  # still running
+
+        ecs.stop_task(cluster=cluster, task=arn, reason="done")
+        assert handler["is_complete"](follow, None)["IsComplete"] is True  # exit code 0
+
+        real = handler["ecs"].describe_tasks
+
+        def failed(**kw: Any) -> dict[str, Any]:
+            answer = real(**kw)
+            for t in answer["tasks"]:
+                t["stoppedReason"] = "Essential container in task exited"
+                for c in t["containers"]:
+                    c["exitCode"] = 1
+            return answer
+
+        handler["ecs"].describe_tasks = failed
+        with pytest.raises(RuntimeError, match=r"migrations failed: exit \[1\].*/stacworks/migr"):
+            handler["is_complete"](follow, None)
+        # Deleting the stack runs nothing.
+        assert handler["is_complete"]({**follow, "RequestType": "Delete"}, None) == {
+            "IsComplete": True
+        }
+        before = len(ecs.list_tasks(cluster=cluster)["taskArns"])
+        handler["on_event"]({**follow, "RequestType": "Delete"}, None)
+        assert len(ecs.list_tasks(cluster=cluster)["taskArns"]) == before
+
+
 # -- IAM -----------------------------------------------------------------------------------------
 
 

@@ -19,10 +19,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-__all__ = ["MigrationRun"]
+__all__ = ["HANDLER_SOURCE", "MigrationRun"]
 
 # Inline (no asset, no bundling): boto3 is in the Lambda runtime.
-_HANDLER = """
+HANDLER_SOURCE = """
 import boto3
 
 ecs = boto3.client("ecs")
@@ -81,7 +81,7 @@ class MigrationRun(Construct):
     ) -> None:
         super().__init__(scope, cid)
         stack = Stack.of(self)
-        code = lambda_.Code.from_inline(_HANDLER)
+        code = lambda_.Code.from_inline(HANDLER_SOURCE)
         fn_logs = logs.LogGroup(self, "HandlerLogs", retention=retention)
         common: dict[str, Any] = {
             "runtime": lambda_.Runtime.PYTHON_3_12,
