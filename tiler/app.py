@@ -259,7 +259,8 @@ def create_tiler_app(
 
 def _bound_reads(settings: TilerSettings) -> None:
     """Apply the per-read pixel limit and GDAL's block cache size (read by GDAL at its first
-    block read; an operator's own GDAL_CACHEMAX wins)."""
+    block read; an operator's own GDAL_CACHEMAX wins). GDAL's HTTP timeouts come with the
+    store's settings (objectstore.gdal)."""
     GTiffReader.max_pixels = settings.max_pixels
     os.environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
     resume_work()
