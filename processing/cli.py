@@ -98,7 +98,12 @@ class AlgorithmCommands(CommandGroup):
 
     def registry(self) -> Any:
         from processing.algorithms import AlgorithmRegistry
+        from processing.settings import ProcessingSettings
 
+        if ProcessingSettings().backend == "aws":  # versions become ECS task definitions
+            from processing.aws.backend import manager_from_environment
+
+            return manager_from_environment(self.database()).algorithms
         return AlgorithmRegistry(self.database())
 
     def register(self) -> None:
@@ -332,9 +337,25 @@ class WorkflowRegistryCommands(CommandGroup):
             workflow_id: str,
             version: Annotated[int | None, typer.Option()] = None,
             output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+            target: Annotated[str, typer.Option(
+                help="local: the document as stored; aws: as deployed to Step Functions "
+                "(each ECS task completed for Fargate, processing/aws/asl.py)")] = "local",
+            deploy: Annotated[bool, typer.Option(
+                help="With --target aws: also create/update the state machine.")] = False,
         ) -> None:
-            """The plain ASL JSON (deployable to Step Functions unchanged)."""
-            text = json.dumps(workflows().get(workflow_id, version).definition, indent=2)
+            """The workflow's ASL JSON: as stored, or exactly what Step Functions runs."""
+            if target not in ("local", "aws"):
+                raise _fail("--target: expected local or aws")
+            definition = workflows().get(workflow_id, version).definition
+            if target == "aws":
+                from processing.aws.backend import manager_from_environment
+
+                aws = manager_from_environment(self.database())
+                if deploy:
+                    arn = aws.deploy(workflow_id, definition)
+                    typer.echo(f"deployed {arn}", err=True)
+                definition = aws.export(definition)
+            text = json.dumps(definition, indent=2)
             if output:
                 output.write_text(text + "\n", encoding="utf-8")
             else:

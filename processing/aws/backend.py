@@ -17,7 +17,7 @@ from processing.settings import ProcessingSettings
 if TYPE_CHECKING:
     from processing.jobs_api import ProcessesFactory
 
-__all__ = ["aws_factory", "aws_manager"]
+__all__ = ["aws_factory", "aws_manager", "manager_from_environment"]
 
 
 def aws_manager(catalog_settings: CatalogSettings, settings: ProcessingSettings, *,
@@ -46,3 +46,9 @@ def aws_factory(catalog_settings: CatalogSettings, settings: ProcessingSettings,
                           object_store=object_store, db=db)
     return ProcessesFactory(manager=manager, access=access or Access(catalog_settings.dsn),
                             database=db)
+
+
+def manager_from_environment(db: Database) -> AwsExecutionManager:
+    """The AWS manager a CLI command uses (settings from ``STACWORKS_*``; never started)."""
+    catalog = CatalogSettings()
+    return aws_manager(catalog, ProcessingSettings(), db=db)
