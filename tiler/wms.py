@@ -19,7 +19,7 @@ import asyncio
 import io
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -304,25 +304,42 @@ async def _get_map(
             raise WmsError("StyleNotDefined", f"no style {style[:64]!r} for layer {name[:128]!r}")
         picked.append((name, style))
 
-    images = await asyncio.gather(*(
+    pngs = await asyncio.gather(*(
         _draw(request, name, style, bbox, crs, width, height) for name, style in picked))
-    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    for image in images:  # the first layer at the bottom (WMS 1.3.0, 7.3.3.3)
-        if image is not None:
-            canvas = Image.alpha_composite(canvas, image)
-    if not (transparent and fmt == "image/png"):
-        flat = Image.new("RGBA", (width, height), (*background, 255))
+    body = await run_in_threadpool(  # pixels off the event loop
+        _compose, pngs, (width, height), fmt, None if transparent else background)
+    return Response(body, media_type=fmt)
+
+
+def _compose(
+    pngs: Sequence[bytes | None], size: tuple[int, int], fmt: str,
+    background: tuple[int, int, int] | None,
+) -> bytes:
+    """The layers' images over each other, the first at the bottom (WMS 1.3.0, 7.3.3.3), on
+    ``background`` (None: transparent, PNG only)."""
+    canvas = Image.new("RGBA", size, (0, 0, 0, 0))
+    for content in pngs:
+        if content is None:
+            continue
+        with Image.open(io.BytesIO(content)) as decoded:
+            image = decoded.convert("RGBA")
+        if image.size != size:
+            image = image.resize(size)
+        canvas = Image.alpha_composite(canvas, image)
+    if background is not None or fmt != "image/png":
+        flat = Image.new("RGBA", size, (*(background or (255, 255, 255)), 255))
         canvas = Image.alpha_composite(flat, canvas).convert("RGB")
     out = io.BytesIO()
     canvas.save(out, FORMATS[fmt])
-    return Response(out.getvalue(), media_type=fmt)
+    return out.getvalue()
 
 
 async def _draw(
     request: Request, collection: str, style: str, bbox: tuple[float, float, float, float],
     crs: str, width: int, height: int,
-) -> Image.Image | None:
-    """One layer through the tile service's bbox route, as the caller (None: no data there)."""
+) -> bytes | None:
+    """One layer's PNG through the tile service's bbox route, as the caller (None: no data
+    there)."""
     path = (f"/collections/{quote(collection, safe='')}/bbox/"
             f"{','.join(repr(float(v)) for v in bbox)}/{width}x{height}.png")
     query = urlencode([("coord_crs", crs), ("dst_crs", crs), ("render", style),
@@ -337,7 +354,8 @@ async def _draw(
         return None
     if r.status_code != 200:
         try:
-            detail = str(r.json().get("detail", ""))
+            body = r.json()
+            detail = str(body.get("detail", "")) if isinstance(body, dict) else ""
         except ValueError:
             detail = ""
         log.info("WMS layer %s/%s: %s %s", collection, style, r.status_code, detail[:200])
@@ -345,6 +363,4 @@ async def _draw(
             raise WmsError("NoApplicableCode", "the layer could not be drawn", r.status_code)
         raise WmsError("InvalidParameterValue",
                        f"layer {collection[:128]!r} could not be drawn here: {detail[:200]}")
-    with Image.open(io.BytesIO(r.content)) as decoded:
-        image = decoded.convert("RGBA")
-    return image if image.size == (width, height) else image.resize((width, height))
+    return r.content
