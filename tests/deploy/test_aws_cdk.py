@@ -125,6 +125,19 @@ def test_synthesises_offline_with_committed_lookups(synth: Synth) -> None:
     assert {"CertificateArn", "AlarmEmail", "MonthlyBudgetUsd", "ImageTag"} <= set(params)
 
 
+def test_no_synth_warnings_or_errors(synth: Synth) -> None:
+    """CDK's own annotations (deprecations, risky defaults, validation) stay empty."""
+    from aws_cdk import assertions
+
+    for stack in (synth.repos, synth.platform):
+        notes = assertions.Annotations.from_stack(stack)
+        for found in (
+            notes.find_warning("*", assertions.Match.any_value()),
+            notes.find_error("*", assertions.Match.any_value()),
+        ):
+            assert not found, [(n.id, n.entry.data) for n in found]
+
+
 def test_network_one_nat_and_endpoints(synth: Synth) -> None:
     synth.platform_t.resource_count_is("AWS::EC2::NatGateway", 1)
     endpoints = synth.of_type("AWS::EC2::VPCEndpoint").values()
