@@ -119,11 +119,41 @@ class AwsExecutionManager(ExecutionManager):
     def execution_arn(state_machine_arn: str, execution_id: str) -> str:
         return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{execution_id}"
 
+    def _snapshot_key(self, execution_id: str, index: int) -> str:
+        return f"{self.aws.work_prefix.strip('/')}/{execution_id}/inputs/{index:03d}.json"
+
+    def _snapshot_inputs(self, row: Mapping[str, Any]) -> list[str]:
+        """Each input item as read now (under the caller's rights, checked at submit), as JSON
+        in S3: tasks read these instead of the catalog, as local tasks read their snapshots,
+        so neither a private collection nor the API's reachability stops a Fargate task."""
+        refs = list((row["input"] or {}).get("items") or [])
+        urls: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="stacworks-aws-") as tmp:
+            items = resolve_items(refs, Path(tmp), catalog=CatalogItems(self.dsn))
+            for index, found in enumerate(items):
+                key = self._snapshot_key(row["id"], index)
+                self.object_store.put_bytes(key, json.dumps(found.item).encode())
+                urls.append(f"{self.output_root}/{row['id']}/inputs/{index:03d}.json")
+        return urls
+
+    def _original_refs(self, row: Mapping[str, Any], urls: list[Any]) -> list[str]:
+        """The catalog references behind snapshot URLs (for provenance and outputs)."""
+        refs = list((row["input"] or {}).get("items") or [])
+        prefix = f"{self.output_root}/{row['id']}/inputs/"
+        found: list[str] = []
+        for url in urls:
+            name = str(url).removeprefix(prefix)
+            index = name.removesuffix(".json")
+            found.append(refs[int(index)] if str(url).startswith(prefix) and index.isdigit()
+                         and int(index) < len(refs) else str(url))
+        return found
+
     def _start(self, row: Mapping[str, Any]) -> str:
         machine = self.deploy(row["process_id"], row["definition"])
+        execution_input = {**(row["input"] or {}), "items": self._snapshot_inputs(row)}
         try:
             started = self.clients.sfn.start_execution(
-                stateMachineArn=machine, name=row["id"], input=json.dumps(row["input"]))
+                stateMachineArn=machine, name=row["id"], input=json.dumps(execution_input))
             return str(started["executionArn"])
         except ClientError as exc:  # a retried start: follow the one already running
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
@@ -280,7 +310,8 @@ class AwsExecutionManager(ExecutionManager):
         keys = [info.key for info in self.object_store.list(key_prefix)]
         if not keys:
             return {"ExitCode": 0, "Items": [], "Outputs": []}
-        refs = _json(task.environment.get(ENV_INPUT_ITEMS), [])
+        urls = _json(task.environment.get(ENV_INPUT_ITEMS), [])
+        refs = self._original_refs(row, urls if isinstance(urls, list) else [])
         params = _json(task.environment.get(ENV_PARAMETERS), {})
         stac_url = (row["context"] or {}).get("stac_url")
         with tempfile.TemporaryDirectory(prefix="stacworks-aws-") as tmp:
@@ -289,8 +320,7 @@ class AwsExecutionManager(ExecutionManager):
                 target = out_dir / key[len(key_prefix):]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.object_store.download(key, target)
-            items = resolve_items(refs if isinstance(refs, list) else [], Path(tmp) / "inputs",
-                                  catalog=CatalogItems(self.dsn))
+            items = resolve_items(refs, Path(tmp) / "inputs", catalog=CatalogItems(self.dsn))
             prov = Provenance(
                 algorithm=spec, parameters=params, workflow_id=row["workflow_id"],
                 workflow_version=row["workflow_version"], execution_id=row["id"],

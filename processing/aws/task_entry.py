@@ -1,5 +1,6 @@
-"""The entry point of an algorithm's container on Fargate: run the command, then upload what it
-wrote to the task's S3 prefix (``python -m processing.aws.task_entry -- CMD ...``).
+"""The entry point of an algorithm's container on Fargate: stage the input item snapshots, run
+the command, then upload what it wrote to the task's S3 prefix
+(``python -m processing.aws.task_entry -- CMD ...``).
 
 Locally the executor stages outputs itself; on Fargate nothing outside the container sees its
 disk, so this wrapper carries the task contract's second half: files (and ``outputs.json``) in
@@ -9,6 +10,7 @@ It needs only the standard library and boto3 (``AWS_ENDPOINT_URL_S3`` points it 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +37,45 @@ def upload(folder: Path, prefix: str) -> int:
     return count
 
 
+def _gdal_path(href: str) -> str:
+    parts = urlsplit(href)
+    if parts.scheme == "s3":
+        return f"/vsis3/{parts.netloc}{parts.path}"
+    if parts.scheme in ("http", "https"):
+        return f"/vsicurl/{href}"
+    return href
+
+
+def stage_inputs(folder: Path) -> None:
+    """Input items given as ``s3://`` snapshots become local files, as the contract promises
+    (``file://`` item URLs and ``STACWORKS_INPUT_ASSETS`` paths GDAL opens)."""
+    urls = json.loads(os.environ.get("STACWORKS_INPUT_ITEMS") or "[]")
+    if not any(isinstance(u, str) and u.startswith("s3://") for u in urls):
+        return
+    import boto3
+
+    s3 = boto3.client("s3")
+    folder.mkdir(parents=True, exist_ok=True)
+    local: list[str] = []
+    assets: list[dict[str, str]] = []
+    for index, url in enumerate(urls):
+        path = folder / f"{index:03d}.json"
+        parts = urlsplit(url)
+        if parts.scheme == "s3":
+            s3.download_file(parts.netloc, parts.path.lstrip("/"), str(path))
+        else:
+            local.append(url)
+            assets.append({})
+            continue
+        item = json.loads(path.read_text(encoding="utf-8"))
+        local.append(path.as_uri())
+        assets.append({key: _gdal_path(str(asset["href"]))
+                       for key, asset in (item.get("assets") or {}).items()
+                       if isinstance(asset, dict) and asset.get("href")})
+    os.environ["STACWORKS_INPUT_ITEMS"] = json.dumps(local)
+    os.environ["STACWORKS_INPUT_ASSETS"] = json.dumps(assets)
+
+
 def main(argv: list[str]) -> int:
     """Run ``argv`` (after ``--``) under the contract; upload its outputs when it succeeds."""
     command = argv[argv.index("--") + 1:] if "--" in argv else argv
@@ -43,6 +84,7 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(os.environ.setdefault("STACWORKS_OUTPUT_DIR", "/tmp/stacworks/out"))  # noqa: S108
     out.mkdir(parents=True, exist_ok=True)
+    stage_inputs(out.parent / "inputs")
     code = subprocess.call(command)  # noqa: S603 - the task definition's own command
     prefix = os.environ.get("STACWORKS_OUTPUT_PREFIX")
     if code == 0 and prefix:

@@ -23,6 +23,8 @@ from processing.db import Database
 from processing.settings import ProcessingSettings
 from processing.store import FINISHED
 from processing.workflows import WorkflowSpec
+from tests.harness import stacworks
+from tests.samples import bbox_item
 
 from .conftest import KEYS, MotoAws
 
@@ -72,9 +74,24 @@ def make_manager(dsn: str, store_settings: StoreSettings, aws: AwsProcessingSett
         aws_settings=aws, clients=clients)
 
 
+ITEMS = "aws-probe-items"
+
+
 @pytest.fixture(scope="module")
-def manager(dsn: str, moto_aws: MotoAws, store_settings: StoreSettings
+def manager(dsn: str, moto_aws: MotoAws, store_settings: StoreSettings,
+            stacworks_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[AwsExecutionManager]:
+    records: list[dict[str, Any]] = [
+        {"type": "Collection", "stac_version": "1.0.0", "id": ITEMS, "description": "probes",
+         "license": "proprietary", "links": [],
+         "extent": {"spatial": {"bbox": [[0, 0, 3, 1]]}, "temporal": {"interval": [[None, None]]}}},
+        *(bbox_item(ITEMS, f"p{n}", [n, 0, n + 1, 1], "2026-01-01T00:00:00Z",
+                    {"data": {"href": f"s3://{moto_aws.bucket}/cat/{ITEMS}/p{n}/data.tif"}})
+          for n in range(3)),
+    ]
+    path = tmp_path_factory.mktemp("aws-items") / "items.json"
+    path.write_text(json.dumps(records))
+    stacworks("load", "--mode", "upsert", str(path), env=stacworks_env)
     with pytest.MonkeyPatch.context() as mp:
         for key, value in KEYS.items():
             mp.setenv(key, value)
@@ -137,7 +154,7 @@ def test_registering_an_algorithm_registers_its_task_definition(
 
 def test_map_runs_one_fargate_task_per_item(manager: AwsExecutionManager,
                                             moto_aws: MotoAws) -> None:
-    items = [f"https://example.test/stac/collections/c/items/i{n}" for n in range(3)]
+    items = [f"{ITEMS}/p{n}" for n in range(3)]
     row = manager.submit("aws-each", {"items": items, "parameters": {"k": 1}}, stac_url=None)
     job = wait(manager, row["id"])
     assert job["status"] == "successful", (job["error"], job["cause"])
@@ -165,8 +182,13 @@ def test_map_runs_one_fargate_task_per_item(manager: AwsExecutionManager,
         assert env["STACWORKS_OUTPUT_PREFIX"].startswith(
             f"s3://{moto_aws.bucket}/cat/_processing/{row['id']}/Probe/")
     assert sorted(by_index) == [0, 1, 2]
-    for index, env in by_index.items():
-        assert json.loads(env["STACWORKS_INPUT_ITEMS"]) == [items[index]]
+    s3 = moto_aws.client("s3")
+    for index, env in by_index.items():  # each task gets its item's snapshot, in S3
+        (url,) = json.loads(env["STACWORKS_INPUT_ITEMS"])
+        assert url == (f"s3://{moto_aws.bucket}/cat/_processing/{row['id']}/inputs/"
+                       f"{index:03d}.json")
+        snapshot = s3.get_object(Bucket=moto_aws.bucket, Key=url.split("/", 3)[3])
+        assert json.loads(snapshot["Body"].read())["id"] == f"p{index}"
     assert len({env["STACWORKS_OUTPUT_PREFIX"] for env in by_index.values()}) == 3
 
     events = manager.executions.events(row["id"])
@@ -194,7 +216,7 @@ def test_map_runs_one_fargate_task_per_item(manager: AwsExecutionManager,
 
 
 def test_dismiss_stops_the_execution(manager: AwsExecutionManager, moto_aws: MotoAws) -> None:
-    row = manager.submit("aws-slow", {"items": ["https://example.test/i"]}, stac_url=None)
+    row = manager.submit("aws-slow", {"items": [f"{ITEMS}/p0"]}, stac_url=None)
     machine = manager.deploy("aws-slow", row["definition"])
     arn = manager.execution_arn(machine, row["id"])
     sfn = moto_aws.client("stepfunctions")
@@ -295,7 +317,7 @@ class Recorded:
 
 def test_recorded_failure_maps_to_the_job(manager: AwsExecutionManager,
                                           store_settings: StoreSettings, dsn: str) -> None:
-    row = manager.submit("aws-each", {"items": ["https://example.test/i"]}, stac_url=None)
+    row = manager.submit("aws-each", {"items": [f"{ITEMS}/p1"]}, stac_url=None)
     wait(manager, row["id"])  # the live run on moto (successful); now replay a failure
     revision = manager.aws_algorithms.resolve("probe").arn
     recorded = Recorded(recorded_failure(row["id"], revision),

@@ -117,5 +117,5 @@ def test_ndvi_job_on_step_functions(aws_server: str, moto_aws: MotoAws) -> None:
             for t in ecs.describe_tasks(cluster="stacworks", tasks=arns)["tasks"]]
     (env,) = [e for e in envs if e.get("STACWORKS_EXECUTION_ID") == job]
     assert json.loads(env["STACWORKS_INPUT_ITEMS"]) == [
-        f"{aws_server}/stac/collections/{COLLECTION}/items/{ITEM}"]
+        f"s3://{moto_aws.bucket}/cat/_processing/{job}/inputs/000.json"]
     assert env["STACWORKS_ALGORITHM"] == f"{NDVI_AWS}:1.0.0"
