@@ -69,7 +69,7 @@ def capped_serve(env: dict[str, str], log: Path, *args: str,
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{base}/healthz", proc=proc)
+        wait_http(f"{base}/healthz", timeout=180, proc=proc)  # slow on a busy machine
         yield Capped(base=base, proc=proc, log=log)
     finally:
         proc.terminate()
