@@ -44,6 +44,7 @@ __all__ = ["POSTGRES_VERSION", "PlatformStack"]
 #: an RDS maintenance window's surprise.
 POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16_13
 PORT = 8000
+READY_PATH = "/readyz"
 #: The log retentions a deployment may choose (days → CloudWatch Logs' setting).
 RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
@@ -294,14 +295,14 @@ class PlatformStack(Stack):
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="The API: the object store, Step Functions, ECS task definitions.",
         )
-        self._grant_s3(platform_role, read=[layout.store], write=[layout.store])
+        self._grant_s3(platform_role, read=[layout.store], write=[layout.store], owner=True)
         worker_role = iam.Role(
             self,
             "WorkerTaskRole",
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description="The ingest worker: the object store only.",
         )
-        self._grant_s3(worker_role, read=[layout.store], write=[layout.store])
+        self._grant_s3(worker_role, read=[layout.store], write=[layout.store], owner=True)
         migration_role = iam.Role(
             self,
             "MigrationTaskRole",
@@ -559,12 +560,16 @@ class PlatformStack(Stack):
             targets=[self.platform_service],
             deregistration_delay=Duration.seconds(30),
             health_check=elbv2.HealthCheck(
-                path="/healthz",
+                # Readiness (database and store answer): a new revision that cannot reach them
+                # never turns healthy, so the circuit breaker rolls the deployment back.
+                # Five misses 30 s apart ride out a database reboot without replacing tasks;
+                # the container's own health check (liveness) is /healthz.
+                path=READY_PATH,
                 healthy_http_codes="200",
-                interval=Duration.seconds(15),
-                timeout=Duration.seconds(5),
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(10),
                 healthy_threshold_count=2,
-                unhealthy_threshold_count=3,
+                unhealthy_threshold_count=5,
             ),
         )
         self.load_balancer.add_listener(
@@ -750,8 +755,16 @@ class PlatformStack(Stack):
             ),
         )
 
-    def _grant_s3(self, role: iam.Role, *, read: list[str], write: list[str]) -> None:
-        """Object access under ``prefix/`` only; listing only with those prefixes."""
+    def _grant_s3(
+        self, role: iam.Role, *, read: list[str], write: list[str], owner: bool = False
+    ) -> None:
+        """Object access under ``prefix/`` only; listing only with those prefixes.
+
+        ``owner`` roles (the API, the worker) may list the whole bucket: S3 answers 404 for a
+        missing key only to a caller allowed ``s3:ListBucket`` (403 otherwise, whose request
+        carries no prefix to match), and the store reads a 403 as a broken store (``/readyz``
+        fails, ``exists()`` raises). Object reads and writes stay under the prefixes.
+        """
         arn = self.bucket.bucket_arn
         role.add_to_policy(
             iam.PolicyStatement(
@@ -766,15 +779,12 @@ class PlatformStack(Stack):
                     resources=[f"{arn}/{prefix}/*" for prefix in write],
                 )
             )
+        prefixes = sorted({f"{p}/*" for p in read + write} | set(read + write))
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[arn],
-                conditions={
-                    "StringLike": {
-                        "s3:prefix": sorted({f"{p}/*" for p in read + write} | set(read + write))
-                    }
-                },
+                conditions=None if owner else {"StringLike": {"s3:prefix": prefixes}},
             )
         )
 
