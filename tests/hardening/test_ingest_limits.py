@@ -33,6 +33,8 @@ import pytest
 from tests.hardening.test_tile_limits import sparse_raster
 from tests.harness import BIN, ROOT
 
+pytestmark = pytest.mark.slow  # real servers and workers, end to end
+
 MEMORY_CAP = 4 * 1024**3
 GiB = 1024**3
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.harness import BIN, ROOT, free_port, wait_http
 from tests.processing.jobs_fixtures import (
@@ -21,6 +22,8 @@ from tests.processing.jobs_fixtures import (
     wait_job,
 )
 from tests.processing.test_jobs_ndvi import ecs_task
+
+pytestmark = pytest.mark.slow  # real servers and workers, end to end
 
 #: Leaves a file in its staging folder, records the run, then kills the server that started it.
 KILLER = ('echo leftover > leftover.txt; echo "$PWD" >> "$MARKER"; sleep 0.3; '

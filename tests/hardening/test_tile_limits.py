@@ -32,6 +32,8 @@ from objectstore import LocalStore, asset_key
 from tests.harness import BIN, ROOT, free_port, stacworks, wait_http
 from tests.samples import COG_TYPE, S2_DIR, bbox_item
 
+pytestmark = pytest.mark.slow  # real servers and workers, end to end
+
 COLL = "hard-tiles"
 HUGE = "huge"
 SMALL = "small"
