@@ -63,6 +63,26 @@ ecs_service.StateTaskServiceEcs._normalise_parameters = _normalise_parameters  #
 ecs_service.StateTaskServiceEcs._normalise_response = _normalise_response  # type: ignore[method-assign]
 
 
+def _awslogs(task_definition: str, task_arn: str, output: str) -> None:
+    """Play the awslogs driver: the task's output into ``{prefix}/{container}/{task id}``."""
+    import time
+
+    import boto3
+
+    endpoint = f"http://127.0.0.1:{os.environ['MOTO_PORT']}"
+    ecs = boto3.client("ecs", endpoint_url=endpoint)
+    logs = boto3.client("logs", endpoint_url=endpoint)
+    found = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    container = found["containerDefinitions"][0]
+    options = container["logConfiguration"]["options"]
+    stream = f"{options['awslogs-stream-prefix']}/{container['name']}/{task_arn.split('/')[-1]}"
+    logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
+    now = int(time.time() * 1000)
+    lines = [line for line in output.splitlines() if line.strip()] or ["(no output)"]
+    logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream,
+                        logEvents=[{"timestamp": now, "message": line} for line in lines])
+
+
 def _play_fargate() -> None:
     """Run each RunTask's command here (the harness's Fargate), with its override environment."""
     commands: dict[str, list[str]] = json.loads(os.environ["STACWORKS_TEST_FARGATE"])
@@ -87,6 +107,7 @@ def _play_fargate() -> None:
             env["STACWORKS_OUTPUT_DIR"] = scratch + env.get("STACWORKS_OUTPUT_DIR", "/out")
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
             sys.stderr.write(f"fargate {family}: exit {done.returncode}\n{done.stderr[-4000:]}")
+            _awslogs(task.task_definition_arn, task.task_arn, done.stdout + done.stderr)
         return tasks
 
     EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]

@@ -81,6 +81,8 @@ def test_ndvi_job_on_step_functions(aws_server: str, moto_aws: MotoAws) -> None:
         (task,) = logs["tasks"]
         assert (task["status"], task["algorithm"], task["map_index"]) == (
             "succeeded", NDVI_AWS, 0)
+        # The task's CloudWatch Logs stream (written by the played awslogs driver).
+        assert any(line["message"].startswith("uploaded ") for line in task["lines"]), task
         assert task["cost_usd"] == pytest.approx(task_cost(
             1024, 2048, task["duration_seconds"], ProcessingSettings()).usd)
 
