@@ -77,13 +77,15 @@ class CatalogLayers:
         )
         self._lock = threading.Lock()
 
-    def layers(self, request: Request) -> list[Layer]:
-        """The readable collections with a render drawing from the store, by id."""
+    def layers(self, request: Request, only: Sequence[str] | None = None) -> list[Layer]:
+        """The readable collections with a render drawing from the store, by id (of those
+        in ``only`` when given: a GetMap reads its own layers, not the catalog)."""
         with request.app.state.dbpool.connection() as conn, conn.cursor(
             row_factory=dict_row
         ) as cur:
-            cur.execute("SELECT content FROM pgstac.collections "
-                        "WHERE content ? 'renders' ORDER BY id")
+            cur.execute("SELECT content FROM pgstac.collections WHERE content ? 'renders' "
+                        "AND (%(only)s::text[] IS NULL OR id = ANY(%(only)s)) ORDER BY id",
+                        {"only": list(only) if only is not None else None})
             collections = [row["content"] for row in cur.fetchall()]
             readable = readable_of(request)
             out = []

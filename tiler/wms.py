@@ -293,7 +293,7 @@ async def _get_map(
     transparent = _flag(q, "TRANSPARENT")
     background = _colour(q)
 
-    known = {la.id: la for la in await run_in_threadpool(catalog.layers, request)}
+    known = {la.id: la for la in await run_in_threadpool(catalog.layers, request, names)}
     picked: list[tuple[str, str]] = []
     for name, style in zip(names, styles, strict=True):
         layer = known.get(name)
