@@ -19,6 +19,7 @@ The rows in pgstac are never changed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,11 +28,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from objectstore import ObjectStore
 
-__all__ = ["ALTERNATE_ASSETS", "AssetLinks", "AssetLinksSettings", "is_server_path",
-           "keep_share_token", "share_token"]
+__all__ = ["ALTERNATE_ASSETS", "AssetHrefsMiddleware", "AssetLinks", "AssetLinksSettings",
+           "is_server_path", "keep_share_token", "share_token"]
 
 ALTERNATE_ASSETS = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
 _WINDOWS_PATH = re.compile(r"^[A-Za-z]:[\\/]")
@@ -164,3 +168,62 @@ def keep_share_token(links: Any, token: str) -> None:
                  if not (k == "token" and v == token)]
         query.insert(0, ("token", token))
         link["href"] = urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class AssetHrefsMiddleware:
+    """Rewrites the items of JSON responses on some paths (a service's own item lists, e.g. the
+    tiler's ``.../assets`` routes) as :class:`AssetLinks` does for the STAC API.
+
+    Sits inside the access middleware (it reads the request's principal when the answer is
+    sent) and inside any compression (it reads the plain body).
+    """
+
+    def __init__(self, app: ASGIApp, *, links: AssetLinks, paths: re.Pattern[str]) -> None:
+        self.app = app
+        self.links = links
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        root = scope.get("root_path", "")
+        path = scope["path"][len(root):] if root and scope["path"].startswith(root) else \
+            scope["path"]
+        if not self.paths.search(path):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def buffered(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            await self._finish(scope, start, b"".join(chunks), send)
+
+        await self.app(scope, receive, buffered)
+
+    async def _finish(self, scope: Scope, start: Message, body: bytes, send: Send) -> None:
+        headers = MutableHeaders(scope=start)
+        if start["status"] == 200 and "json" in headers.get("content-type", "") \
+                and "content-encoding" not in headers:
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            items = doc.get("features") if isinstance(doc, dict) else doc
+            if isinstance(items, list):
+                request = Request(scope)
+                self.links.rewrite_items(items, str(request.base_url), share_token(request))
+                body = json.dumps(doc, separators=(",", ":")).encode()
+                headers["content-length"] = str(len(body))
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -19,6 +19,7 @@ What we change over titiler.pgstac's own ``main`` app (which builds itself at im
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -50,6 +51,7 @@ from titiler.pgstac.factory import (
 from titiler.pgstac.settings import PostgresSettings
 
 from catalog.access import Access, AccessMiddleware
+from catalog.asset_links import AssetHrefsMiddleware, AssetLinks
 from catalog.settings import CatalogSettings
 from objectstore import ObjectStore, StoreSettings, apply_gdal_env, load_settings
 from objectstore import store_from_settings as _store_from_settings
@@ -76,6 +78,8 @@ from .wmts import WmtsExtension, catalog_wmts_router
 
 __all__ = ["colormap_params", "create_tiler_app"]
 
+#: titiler's item lists: the items (with their assets) behind a bbox, point or tile.
+ITEM_LISTS = re.compile(r"/(?:bbox/[^/]+|point/[^/]+|tiles/[^/]+/\d+/\d+/\d+)/assets$")
 _IMAGE_MEDIA = {"image/jpeg", "image/jpg", "image/png", "image/jp2", "image/webp", "image/tiff"}
 
 _templates = Jinja2Templates(
@@ -238,6 +242,10 @@ def create_tiler_app(
     # Outermost last: CORS, then caching (it sees the final body), render defaults, compression.
     # Innermost: a request past its time budget is a 503 and its reads stop (tiler.budget).
     app.add_middleware(TimeBudgetMiddleware, seconds=settings.time_budget_s)
+    # Item lists (``.../assets``) name assets as the STAC API does: /assets URLs, no server path.
+    store = allowed.stores[0] if allowed.stores else None
+    app.add_middleware(AssetHrefsMiddleware, paths=ITEM_LISTS,
+                       links=AssetLinks.from_settings(store))
     app.add_middleware(CompressionMiddleware, exclude_mediatype=_IMAGE_MEDIA)
     app.add_middleware(RenderDefaultsMiddleware, catalog=renders)
     app.add_middleware(

@@ -176,3 +176,22 @@ def test_landing_page_conforms_to_both_versions(secured: Secured, gis: dict[str,
     for ext in ("sort", "fields", "query", "filter"):
         for version in ("v1.0.0", "v1.1.0"):
             assert f"https://api.stacspec.org/{version}/item-search#{ext}" in conforms
+
+
+def test_tiler_item_lists_give_download_urls(secured: Secured, gis: dict[str, Any]) -> None:
+    """The tiler's ``.../assets`` item lists name assets like the STAC API (no server path);
+    a share link's token rides along in its hrefs."""
+    r = httpx.get(f"{secured.base}/tiles/collections/{PUB}/bbox/10,40,11,41/assets", timeout=30)
+    assert r.status_code == 200, r.text
+    items = r.json()
+    assert items and {i["id"] for i in items} <= set(IDS)  # pgstac stops once covered
+    _no_server_path(items, gis["home"])
+    assert all(i["assets"]["data"]["href"] == f"{secured.base}/assets/{PUB}/{i['id']}/data"
+               for i in items)
+    token = gis["share"]
+    r = httpx.get(f"{secured.base}/tiles/collections/{PRIV}/point/10.5,40.5/assets",
+                  params={"token": token}, timeout=30)
+    assert r.status_code == 200, r.text
+    hrefs = [i["assets"]["data"]["href"] for i in r.json()]
+    assert hrefs and all(h.endswith(f"/data?token={token}") for h in hrefs)
+    assert httpx.get(hrefs[0], headers={"Range": "bytes=0-1"}, timeout=30).status_code == 206
