@@ -103,12 +103,15 @@ def _actions(stmt: dict[str, Any]) -> list[str]:
     return [action] if isinstance(action, str) else list(action)
 
 
-def _container(synth: Synth, family_suffix: str) -> dict[str, Any]:
+def _container(synth: Synth, family: str) -> dict[str, Any]:
+    """The one container of task definition ``family``: ``stacworks_platform`` (ours) or an
+    algorithm's name (family ``stacworks-<name>``)."""
+    wanted = family if family.startswith("stacworks_") else f"stacworks-{family}"
     for td in synth.of_type("AWS::ECS::TaskDefinition").values():
-        if td["Properties"].get("Family") == f"stacworks-{family_suffix}":
+        if td["Properties"].get("Family") == wanted:
             [container] = td["Properties"]["ContainerDefinitions"]
             return container
-    raise AssertionError(f"no task definition stacworks-{family_suffix}")
+    raise AssertionError(f"no task definition {wanted}")
 
 
 # -- synthesis ---------------------------------------------------------------------------------
@@ -302,7 +305,7 @@ def test_platform_and_worker_services(synth: Synth) -> None:
         # Updated only after the migrations of the same deploy succeeded.
         assert any(d.startswith("Migrations") for d in service.get("DependsOn", [])), service
 
-    platform = _container(synth, "platform-platform")
+    platform = _container(synth, "stacworks_platform")
     script = " ".join(platform["Command"])
     assert platform["Command"][:2] == ["/bin/sh", "-c"]
     assert platform["Command"][4:7] == ["stacworks", "serve", "--host"]
@@ -316,14 +319,14 @@ def test_platform_and_worker_services(synth: Synth) -> None:
     assert "STACWORKS_RDS_PASSWORD" not in env  # never a plain environment value
     assert "healthz" in " ".join(platform["HealthCheck"]["Command"])
 
-    worker = _container(synth, "platform-worker")
+    worker = _container(synth, "stacworks_worker")
     assert worker["Command"][4:6] == ["stacworks", "worker"]
     assert "STACWORKS_PROCESSING_BACKEND" not in {e["Name"] for e in worker["Environment"]}
 
 
 def test_entry_script_composes_the_database_url(synth: Synth) -> None:
     """The containers' `sh -c` entry, run here: the URL the catalog settings then read."""
-    command = _container(synth, "platform-worker")["Command"]
+    command = _container(synth, "stacworks_worker")["Command"]
     probe = (
         "import json, os; from catalog.settings import CatalogSettings; s = CatalogSettings(); "
         "print(json.dumps({'env': s.pg_env(), 'safe': s.safe_dsn, "
@@ -361,7 +364,7 @@ def test_entry_script_composes_the_database_url(synth: Synth) -> None:
 def test_container_commands_are_real_cli_commands(synth: Synth) -> None:
     """serve, worker and db migrate with the deployed options, as the CLI parses them."""
     stacworks = Path(sys.executable).parent / "stacworks"
-    for family in ("platform-platform", "platform-worker", "platform-migration"):
+    for family in ("stacworks_platform", "stacworks_worker", "stacworks_migration"):
         argv = _container(synth, family)["Command"][4:]
         assert argv[0] == "stacworks", argv
         res = subprocess.run(
@@ -391,7 +394,7 @@ def test_migrations_run_as_a_fargate_task_at_deploy(synth: Synth) -> None:
             k for k in synth.of_type("AWS::ECS::TaskDefinition") if k.startswith("Migration")
         )
     }
-    container = _container(synth, "platform-migration")
+    container = _container(synth, "stacworks_migration")
     assert container["Command"][4:] == ["stacworks", "db", "migrate"]
     # After the database exists (and its secret is attached), before the services.
     assert any(re.fullmatch(r"Database[0-9A-F]{8}", d) for d in run["DependsOn"]), run["DependsOn"]
@@ -459,9 +462,9 @@ def test_migration_handler_runs_and_awaits_the_task_on_moto(
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName="w", Description="w", VpcId=vpc)["GroupId"]
         cluster = ecs.create_cluster(clusterName="stacworks")["cluster"]["clusterArn"]
-        container = _container(synth, "platform-migration")
+        container = _container(synth, "stacworks_migration")
         task_definition = ecs.register_task_definition(
-            family="stacworks-platform-migration",
+            family="stacworks_migration",
             requiresCompatibilities=["FARGATE"],
             networkMode="awsvpc",
             cpu="512",
@@ -527,6 +530,16 @@ def test_state_machine_role_least_privilege(synth: Synth) -> None:
     run = next(s for s in statements if "ecs:RunTask" in _actions(s))
     assert _actions(run) == ["ecs:RunTask"]
     assert "task-definition/stacworks-*:*" in json.dumps(run["Resource"])
+    # ... which names the algorithms' families only, never the platform's own.
+    from processing.algorithms import load_algorithm_file
+
+    algorithms = {load_algorithm_file(p).name for p in (ROOT / "algorithms").glob("*.yaml")}
+    families = {
+        t["Properties"]["Family"] for t in synth.of_type("AWS::ECS::TaskDefinition").values()
+    }
+    assert {f for f in families if f.startswith("stacworks-")} == {
+        f"stacworks-{a}" for a in algorithms
+    }
     assert "ecs:cluster" in run["Condition"]["ArnEquals"]
     passes = [s for s in statements if "iam:PassRole" in _actions(s)]
     assert len(passes) == 1

@@ -744,7 +744,10 @@ class PlatformStack(Stack):
         return ecs.FargateTaskDefinition(
             self,
             f"{name}TaskDefinition",
-            family=f"{self.config.prefix}-platform-{name.lower()}",
+            # "_" keeps these out of the algorithms' "stacworks-<name>" family namespace (and so
+            # out of what the Step Functions role may run): algorithm names cannot contain it
+            # first.
+            family=f"{self.config.prefix}_{name.lower()}",
             cpu=cpu,
             memory_limit_mib=memory,
             task_role=role,
