@@ -38,6 +38,9 @@ __all__ = ["AwsBackendError", "AwsExecutionManager", "s3_output_root"]
 
 log = logging.getLogger(__name__)
 
+#: Consecutive failed polls before a job is given up (the execution may still run on AWS).
+_MAX_POLL_ERRORS = 10
+
 
 class AwsBackendError(ProcessingError):
     """The aws back end is misconfigured or AWS refused a call (details in the server log)."""
@@ -195,9 +198,23 @@ class AwsExecutionManager(ExecutionManager):
         rejected: list[str] = []
         delay = self.aws.poll_min_seconds
         stopped = False
+        errors = 0
         while True:
-            described = self.clients.sfn.describe_execution(executionArn=arn)
-            events, ended = reader.read(self._history(arn))
+            try:
+                described = self.clients.sfn.describe_execution(executionArn=arn)
+                history = self._history(arn)
+                errors = 0
+            except (BotoCoreError, ClientError) as exc:  # throttling, a network blip
+                errors += 1
+                if errors >= _MAX_POLL_ERRORS:
+                    raise
+                log.warning("polling %s failed (%s); retrying", execution_id, exc)
+                handle.cancel.wait(min(self.aws.poll_max_seconds,
+                                       self.aws.poll_min_seconds * 2 ** errors))
+                if handle.interrupted:
+                    return
+                continue
+            events, ended = reader.read(history)
             for task in reader.tasks.values():
                 if task.scheduled_id not in task_runs:
                     task_runs[task.scheduled_id] = self._start_task_run(row, run, task)

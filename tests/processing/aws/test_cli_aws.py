@@ -42,7 +42,6 @@ def test_register_and_export_for_aws(stacworks_env: dict[str, str], moto_aws: Mo
         "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Probe",
                           "States": {"Probe": task}}, "End": True}}}
     (tmp_path / "wf.json").write_text(json.dumps({"id": "aws-cli", "definition": definition}))
-    stacworks("workflow", "delete", "aws-cli", env=env, check=False)
     stacworks("workflow", "create", str(tmp_path / "wf.json"), env=env)
     done = stacworks("workflow", "export", "aws-cli", "--target", "aws", "--deploy", env=env)
     printed = json.loads(done.stdout)
