@@ -3,7 +3,8 @@
 A layer is a collection the caller may read, with a render preset whose assets lie in our
 store. A collection of remote items (Earth Search hrefs, say) can never draw a tile here (the
 readers open only store objects), so it is not advertised: a GIS client would list it and get
-only empty tiles. Whether a collection draws from the store is looked up once per ``ttl``.
+only empty tiles. A layer's extent is that of its drawable items (a collection of remote and
+ingested items zooms to the ingested ones). Both are looked up once per ``ttl``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cachetools
@@ -38,6 +39,20 @@ WHERE i.collection = %(cid)s AND a.key = ANY(%(assets)s)
               WHERE starts_with(a.value->>'href', p))
 LIMIT 1
 """
+# How many items draw from the store (up to ``most``), and their extent.
+_EXTENT = """
+SELECT count(*) AS n, ST_XMin(ST_Extent(geometry)) AS w, ST_YMin(ST_Extent(geometry)) AS s,
+       ST_XMax(ST_Extent(geometry)) AS e, ST_YMax(ST_Extent(geometry)) AS n2
+FROM (SELECT i.geometry FROM pgstac.items i
+      WHERE i.collection = %(cid)s AND EXISTS (
+        SELECT 1 FROM jsonb_each(i.content->'assets') a
+        WHERE a.key = ANY(%(assets)s) AND EXISTS (
+          SELECT 1 FROM unnest(%(prefixes)s::text[]) p WHERE starts_with(a.value->>'href', p)))
+      LIMIT %(most)s) drawable
+"""
+#: Past this many drawable items a layer keeps its collection's extent (no scan of millions).
+EXTENT_ITEMS = 10_000
+_NOT_DRAWN = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,9 @@ class CatalogLayers:
     ) -> None:
         self._stores = tuple(stores)
         self._settings = settings
-        self._drawable: cachetools.TTLCache[tuple[str, tuple[str, ...]], bool] = (
+        self._drawable: cachetools.TTLCache[
+            tuple[str, tuple[str, ...]], tuple[float, float, float, float]
+        ] = (
             cachetools.TTLCache(maxsize=4096, ttl=ttl)
         )
         self._lock = threading.Lock()
@@ -94,8 +111,11 @@ class CatalogLayers:
                 if readable is not None and cid not in readable:
                     continue
                 layer = self._layer(coll)
-                if layer is not None and self._draws(cur, cid, layer.renders[layer.default]):
-                    out.append(layer)
+                if layer is None:
+                    continue
+                extent = self._drawn(cur, cid, layer.renders[layer.default], layer.bbox)
+                if extent != _NOT_DRAWN:
+                    out.append(replace(layer, bbox=extent))
         return out
 
     def _layer(self, coll: dict[str, Any]) -> Layer | None:
@@ -117,9 +137,14 @@ class CatalogLayers:
             zooms=(int(zooms[0]), int(zooms[1])),
         )
 
-    def _draws(self, cur: Any, cid: str, render: dict[str, Any]) -> bool:
-        """Whether an item of ``cid`` has one of the render's assets in the store, under the
-        collection's own prefix (objects of other collections are not its to draw)."""
+    def _drawn(
+        self, cur: Any, cid: str, render: dict[str, Any],
+        extent: tuple[float, float, float, float],
+    ) -> tuple[float, float, float, float]:
+        """The extent of the items of ``cid`` whose render assets are in the store, under the
+        collection's own prefix (objects of other collections are not its to draw);
+        ``_NOT_DRAWN`` when there are none. A collection of local and remote items gets the
+        extent of its local ones (QGIS zooms there), one of very many keeps ``extent``."""
         assets = tuple(str(a).split("|", 1)[0] for a in render.get("assets") or [])
         key = (cid, assets)
         with self._lock:
@@ -132,16 +157,30 @@ class CatalogLayers:
                     prefixes.append(make(f"{cid}/_")[:-1])
                 except Exception:  # an id no key can hold: nothing of it is in the store
                     continue
-        found = False
+        found = _NOT_DRAWN
+        args = {"cid": cid, "assets": list(assets), "prefixes": sorted(set(prefixes)),
+                "most": EXTENT_ITEMS + 1}
         if prefixes and assets:
-            cur.execute(_IN_STORE, {"cid": cid, "assets": list(assets),
-                                    "prefixes": sorted(set(prefixes))})
+            cur.execute(_IN_STORE, args)
             row = cur.fetchone()
             href = row["href"] if row else None
-            found = href is not None and any(
+            if href is not None and any(
                 (k := s.key_for_href(href)) is not None and k.startswith(f"{cid}/")
                 for s in self._stores
-            )
+            ):
+                cur.execute(_EXTENT, args)
+                box = cur.fetchone()
+                found = extent if box["n"] > EXTENT_ITEMS or box["w"] is None else _clamped(
+                    (box["w"], box["s"], box["e"], box["n2"]))
         with self._lock:
             self._drawable[key] = found
         return found
+
+
+def _clamped(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """A lon/lat box inside the world, never empty (a point item gets a little width)."""
+    w, s, e, n = (float(v) for v in box)
+    pad = 1e-4
+    w, e = max(-180.0, min(w, e - pad)), min(180.0, max(e, w + pad))
+    s, n = max(-90.0, min(s, n - pad)), min(90.0, max(n, s + pad))
+    return (w, s, e, n)
