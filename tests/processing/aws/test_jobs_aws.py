@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from objectstore import store_from_settings
 from objectstore.settings import StoreSettings
@@ -284,6 +285,7 @@ class Recorded:
                  settings: AwsProcessingSettings) -> None:
         self.events, self.lines, self.settings = events, lines, settings
         self.stopped: list[str] = []
+        self.polls = 0
         self.streams: list[str] = []
 
     @property
@@ -295,6 +297,10 @@ class Recorded:
         return self
 
     def describe_execution(self, executionArn: str) -> dict[str, Any]:  # noqa: N803
+        self.polls += 1
+        if self.polls == 1:  # the first poll is throttled: the follower retries
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow"}},
+                              "DescribeExecution")
         return {"status": "FAILED", "error": "States.TaskFailed",
                 "cause": self.events[-1]["executionFailedEventDetails"]["cause"]}
 
@@ -339,6 +345,7 @@ def test_recorded_failure_maps_to_the_job(manager: AwsExecutionManager,
     assert task["duration_seconds"] == 180.0  # StartedAt -> StoppedAt of the task
     expected = task_cost(512, 1024, 180.0, manager.settings).usd
     assert task["cost_usd"] == pytest.approx(expected)
+    assert recorded.polls == 2
     assert set(recorded.streams) == {"/stacworks/tasks-test:probe/probe/0f1e2d3c4b5a"}
     lines = manager.executions.logs(row["id"], task_run_id=task["id"])
     assert [line["message"] for line in lines] == ["reading input", "error: band B08 missing"]
