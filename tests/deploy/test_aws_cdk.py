@@ -644,6 +644,52 @@ def test_budget_and_billing_alarm(synth: Synth) -> None:
     assert sub["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
 
 
+def test_documented_idle_cost_matches_the_template(synth: Synth) -> None:
+    """deploy/aws/README.md's idle total, recomputed from what the template creates.
+
+    Prices: the us-east-1 list prices the README states; Fargate's are the processing
+    settings' defaults (one price table for job costs and for this estimate).
+    """
+    from processing.settings import ProcessingSettings
+
+    hours = 730
+    fargate = ProcessingSettings()
+
+    def count(kind: str) -> int:
+        return len(synth.of_type(kind))
+
+    interface = [
+        e
+        for e in synth.of_type("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Interface"
+    ]
+    _, db = synth.one("AWS::RDS::DBInstance")
+    assert db["Properties"]["DBInstanceClass"] == "db.t4g.small"
+    assert db["Properties"].get("MultiAZ") in (None, False)
+    tasks = 0.0
+    for service in synth.of_type("AWS::ECS::Service").values():
+        td_id = service["Properties"]["TaskDefinition"]["Ref"]
+        td = synth.resources[td_id]["Properties"]
+        vcpu, gb = int(td["Cpu"]) / 1024, int(td["Memory"]) / 1024
+        per_hour = vcpu * fargate.fargate_vcpu_hour_usd + gb * fargate.fargate_gb_hour_usd
+        tasks += service["Properties"]["DesiredCount"] * per_hour * hours
+    load_balancers = count("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    total = (
+        count("AWS::EC2::NatGateway") * 0.045 * hours
+        + load_balancers * 0.0225 * hours
+        + (2 * load_balancers + count("AWS::EC2::EIP")) * 0.005 * hours  # ALB: one per AZ
+        + len(interface) * 2 * 0.01 * hours  # two AZs each
+        + 0.032 * hours
+        + int(db["Properties"]["AllocatedStorage"]) * 0.115
+        + tasks
+        + count("AWS::SecretsManager::Secret") * 0.40
+        + count("AWS::CloudWatch::Alarm") * 0.10
+    )
+    doc = (DEPLOY / "README.md").read_text()
+    assert f"**{total:.2f}**" in doc, total
+    assert f"about ${round(total)}/month" in (ROOT / "README.md").read_text()
+
+
 # -- environment names ---------------------------------------------------------------------------
 
 
