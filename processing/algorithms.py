@@ -103,6 +103,10 @@ class AlgorithmSpec(BaseModel):
     )
     typical_duration_seconds: float = Field(default=60.0, gt=0)
     timeout_seconds: float | None = Field(default=None, gt=0)
+    network: bool = Field(
+        default=False,
+        description="The Docker runner gives the task a network only when this is true.",
+    )
 
     @field_validator("cpu", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from processing.errors import ProcessingError
 
 __all__ = [
     "AlgorithmCommands",
+    "AlgorithmImageCommands",
     "CommandGroup",
     "WorkflowFileCommands",
     "WorkflowRegistryCommands",
@@ -114,11 +115,17 @@ class AlgorithmCommands(CommandGroup):
         def algorithm_register(
             files: Annotated[list[Path], typer.Argument(help="Algorithm files (YAML or JSON).")],
             replace: Annotated[bool, typer.Option(help="Replace an existing version.")] = False,
+            image: Annotated[str | None, typer.Option(
+                help="Run this image (name:tag[@sha256:digest]) instead of the file's; "
+                "the digest is recorded in the outputs' provenance.")] = None,
         ) -> None:
-            """Register algorithms (validated first: sizes, command, parameter schema)."""
+            """Register algorithms (validated first: sizes, command or image, parameters)."""
             from processing.algorithms import load_algorithm_file
+            from processing.containers import with_image
 
             specs = [load_algorithm_file(f) for f in files]
+            if image is not None:
+                specs = [with_image(spec, image) for spec in specs]
             algorithms = registry()
             for spec in specs:
                 algorithms.register(spec, replace=replace)
@@ -147,6 +154,47 @@ class AlgorithmCommands(CommandGroup):
             """Remove an algorithm (one version, or all)."""
             n = registry().delete(name, version)
             typer.echo(f"removed {n} version(s) of {name}")
+
+
+class AlgorithmImageCommands(CommandGroup):
+    """`stacworks algorithm init|build`: algorithm repositories and their images."""
+
+    def register(self) -> None:
+        @self.app.command("init")
+        @_friendly
+        def algorithm_init(
+            name: Annotated[str, typer.Argument(help="The algorithm's name (lower case).")],
+            language: Annotated[str, typer.Option(
+                help="python, r or shell: the task contract helper and example.")] = "python",
+            dir: Annotated[Path | None, typer.Option(  # noqa: A002
+                "--dir", help="Where to write it (default ./NAME; must be empty).")] = None,
+        ) -> None:
+            """A new algorithm repository: Dockerfile, contract helper, example, tests, CI."""
+            from processing.scaffold import init_algorithm
+
+            target = init_algorithm(name, language, dir)
+            typer.echo(f"created {target} ({language}); next: cd {target} and read README.md")
+
+        @self.app.command("build")
+        @_friendly
+        def algorithm_build(
+            directory: Annotated[Path, typer.Argument(help="The algorithm repository.")] = Path(),
+            tag: Annotated[str | None, typer.Option(
+                help="Image tag (default: algorithm.yaml's image).")] = None,
+            build_arg: Annotated[list[str] | None, typer.Option(
+                "--build-arg", help="KEY=VALUE passed to docker build (e.g. BASE_IMAGE).")] = None,
+        ) -> None:
+            """Build the algorithm's image locally (docker build); print its tag and id."""
+            from processing.containers import build_image
+
+            args: dict[str, str] = {}
+            for pair in build_arg or []:
+                key, sep, value = pair.partition("=")
+                if not sep or not key:
+                    raise _fail(f"--build-arg: expected KEY=VALUE, got {pair!r}")
+                args[key] = value
+            built = build_image(directory, tag=tag, build_args=args)
+            typer.echo(f"built {built.tag} {built.image_id}")
 
 
 class WorkflowFileCommands(CommandGroup):
@@ -193,7 +241,8 @@ class WorkflowFileCommands(CommandGroup):
         """The ECS resources' runner: algorithms from files (no database) or the registry, with
         outputs published to the catalog."""
         from processing.algorithms import InMemoryAlgorithms, load_algorithm_file
-        from processing.runner import AlgorithmTaskRunner, ExecutionContext
+        from processing.containers import task_runner_class
+        from processing.runner import ExecutionContext
         from processing.settings import ProcessingSettings
         from processing.workflows import ECS_RESOURCES, workflow_from_document
 
@@ -221,8 +270,9 @@ class WorkflowFileCommands(CommandGroup):
         context = ExecutionContext(execution_id=execution_id, workflow_id=workflow_id,
                                    workflow_version=None, output_collection=collection,
                                    work_dir=stage, **context_args)
-        runner = AlgorithmTaskRunner(source, context, ProcessingSettings(), catalog=catalog,
-                                     publisher=publisher)
+        settings = ProcessingSettings()
+        runner = task_runner_class(settings)(source, context, settings, catalog=catalog,
+                                             publisher=publisher)
         return {resource: runner for resource in ECS_RESOURCES}
 
     def run(self, file: Path, data: Any, algorithm: list[Path] | None,
@@ -386,6 +436,7 @@ def build_cli(ensure_database: EnsureDatabase) -> tuple[typer.Typer, typer.Typer
     workflow_app = typer.Typer(help="Validate, run and manage ASL workflows.",
                                no_args_is_help=True)
     AlgorithmCommands(algorithm_app, ensure_database)
+    AlgorithmImageCommands(algorithm_app, ensure_database)
     WorkflowFileCommands(workflow_app, ensure_database)
     WorkflowRegistryCommands(workflow_app, ensure_database)
     return algorithm_app, workflow_app

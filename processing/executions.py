@@ -37,12 +37,13 @@ from objectstore import ObjectStore, gdal_env
 from objectstore.settings import StoreSettings
 from processing.algorithms import AlgorithmRegistry, AlgorithmSpec, validate_parameters
 from processing.asl import ExecutionResult, InvalidDefinition, StateMachine
+from processing.containers import task_runner_class
 from processing.contract import CatalogItems, _catalog_key, item_ref
 from processing.costs import task_cost
 from processing.db import Database
 from processing.errors import InvalidInput, NoSuchProcess, ProcessingError
 from processing.outputs import OutputPublisher
-from processing.runner import AlgorithmTaskRunner, ExecutionContext, kill_task_processes
+from processing.runner import ExecutionContext, kill_task_processes
 from processing.settings import ProcessingSettings
 from processing.store import (
     FINISHED,
@@ -412,7 +413,7 @@ class ExecutionManager:
             work_dir=self.work_dir, run=run, renders=row["context"].get("renders") or {},
             stac_url=row["context"].get("stac_url"),
         )
-        runner = AlgorithmTaskRunner(
+        runner = task_runner_class(self.settings)(
             self.algorithms, context, self.settings, catalog=CatalogItems(self.dsn),
             publisher=OutputPublisher(self.object_store, self.dsn),
             recorder=_Recorder(self.executions, sink), base_env=self.base_env,

@@ -29,11 +29,13 @@ from processing.algorithms import (
     validate_parameters,
 )
 from processing.asl import AslError, TaskContext, run_command
+from processing.asl.runners import LogFn
 from processing.contract import (
     ENV_INPUT_ITEMS,
     ENV_PARAMETERS,
     ENV_TASK_TOKEN,
     CatalogItems,
+    InputItem,
     contract_environment,
     resolve_items,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "AlgorithmTaskRunner",
     "ExecutionContext",
     "PrintingRecorder",
+    "TaskLaunch",
     "TaskRecorder",
     "kill_task_processes",
 ]
@@ -72,6 +75,20 @@ class ExecutionContext:
     run: int = 1
     renders: Mapping[str, Any] = field(default_factory=dict)
     stac_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLaunch:
+    """One prepared task run: its folders, resolved inputs, size, token and log."""
+
+    task_dir: Path
+    out_dir: Path
+    items: list[InputItem]
+    cpu: int
+    memory: int
+    token: str
+    log: LogFn
+    ctx: TaskContext
 
 
 class TaskRecorder(Protocol):
@@ -242,7 +259,7 @@ class AlgorithmTaskRunner:
 
         try:
             items = resolve_items(refs, task_dir / "inputs", catalog=self.catalog)
-            argv = local_argv(spec)
+            argv = self._command(spec)
         except ProcessingError as exc:
             line(str(exc), "log")
             finish("failed", None, "Stacworks.InvalidTask", str(exc))
@@ -255,9 +272,8 @@ class AlgorithmTaskRunner:
         ))
         line(f"running {spec.name} {spec.version} on {len(items)} item(s)", "log")
         try:
-            run_command(argv, env=env, cwd=task_dir, log=line, heartbeat=ctx.heartbeat,
-                        cancel=ctx.cancel, timeout_seconds=ctx.timeout_seconds,
-                        kill_grace_seconds=self.settings.kill_grace_seconds)
+            self._execute(spec, argv, env, TaskLaunch(task_dir, out_dir, items, cpu, memory,
+                                                      token, line, ctx))
         except AslError as exc:
             status = "cancelled" if ctx.cancel.is_set() else "failed"
             finish(status, _exit_code(exc.cause), exc.error, exc.cause)
@@ -277,6 +293,18 @@ class AlgorithmTaskRunner:
             raise AslError("Stacworks.InvalidOutput", str(exc)) from None
         finish("succeeded", 0, outputs=result)
         return result
+
+    def _command(self, spec: AlgorithmSpec) -> list[str]:
+        """The argv of a task of ``spec`` (the Docker runner's differs)."""
+        return local_argv(spec)
+
+    def _execute(self, spec: AlgorithmSpec, argv: list[str], env: dict[str, str],
+                 launch: TaskLaunch) -> None:
+        """Run the task to its end; raise ``AslError`` (the Docker runner overrides this)."""
+        ctx = launch.ctx
+        run_command(argv, env=env, cwd=launch.task_dir, log=launch.log, heartbeat=ctx.heartbeat,
+                    cancel=ctx.cancel, timeout_seconds=ctx.timeout_seconds,
+                    kill_grace_seconds=self.settings.kill_grace_seconds)
 
     def _environment(self, spec: AlgorithmSpec, overrides: Mapping[str, Any]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in self.settings.task_env_passthrough}

@@ -32,6 +32,11 @@ class ProcessingSettings(BaseSettings):
         description="Where jobs run: the built-in executor, or Step Functions + ECS Fargate "
         "(settings STACWORKS_PROCESSING_AWS_*, processing/aws/settings.py; needs an S3 store).",
     )
+    runner: Literal["command", "docker"] = Field(
+        default="command",
+        description="How the local executor runs a task: the algorithm's local command, or "
+        "(docker) its image in a container, with the same contract (docs/algorithms-docker.md).",
+    )
     work_dir: Path | None = Field(
         default=None,
         description="Where task inputs and outputs are staged "
