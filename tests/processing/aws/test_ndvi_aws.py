@@ -76,6 +76,13 @@ def test_ndvi_job_on_step_functions(aws_server: str, moto_aws: MotoAws) -> None:
         assert info["status"] == "successful", info
         assert info["progress"] == 100
         assert info["cost"]["task_runs"] == 1
+        # Per-state progress and Map counts, read from the Step Functions history.
+        assert info["states"]["EachItem"]["succeeded"] == 1
+        assert info["states"][NDVI_AWS] == {"entered": 1, "succeeded": 1, "failed": 0,
+                                            "running": 0}
+        history = [e["type"] for e in api.get(f"/jobs/{job}/history").json()["events"]]
+        assert history[0] == "ExecutionStarted" and history[-1] == "ExecutionSucceeded"
+        assert history.count("MapIterationSucceeded") == 1
 
         logs = api.get(f"/jobs/{job}/logs").json()
         (task,) = logs["tasks"]
@@ -85,6 +92,7 @@ def test_ndvi_job_on_step_functions(aws_server: str, moto_aws: MotoAws) -> None:
         assert any(line["message"].startswith("uploaded ") for line in task["lines"]), task
         assert task["cost_usd"] == pytest.approx(task_cost(
             1024, 2048, task["duration_seconds"], ProcessingSettings()).usd)
+        assert info["cost"]["usd"] == pytest.approx(task["cost_usd"], abs=1e-6)
 
         results = api.get(f"/jobs/{job}/results").json()
         (out,) = results["items"]["features"]
