@@ -88,6 +88,10 @@ class AlgorithmSpec(BaseModel):
     command: list[str] = Field(default_factory=list, description="The container's command.")
     cpu: int = Field(default=1024, description="Fargate CPU units (1024 = 1 vCPU).")
     memory: int = Field(default=2048, description="Fargate memory in MiB.")
+    ephemeral_storage_gib: int | None = Field(
+        default=None, ge=21, le=200,
+        description="Fargate task disk (GiB) when it needs more than the default 21.",
+    )
     local_command: list[str] | None = Field(
         default=None, description="argv to run the algorithm here, without a container."
     )

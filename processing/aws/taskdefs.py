@@ -68,8 +68,7 @@ def container_image(spec: AlgorithmSpec) -> str:
 
 
 def _ephemeral_gib(spec: AlgorithmSpec, settings: AwsProcessingSettings) -> int:
-    wanted = getattr(spec, "ephemeral_storage_gib", None)
-    return max(int(wanted or 0), settings.ephemeral_storage_gib)
+    return max(spec.ephemeral_storage_gib or 0, settings.ephemeral_storage_gib)
 
 
 def task_definition_input(spec: AlgorithmSpec, settings: AwsProcessingSettings) -> dict[str, Any]:

@@ -167,6 +167,8 @@ def test_task_definition_request() -> None:
         "awslogs-group": "/stacworks/test", "awslogs-region": "us-east-1",
         "awslogs-stream-prefix": "ndvi"}}
     assert {"name": "STACWORKS_ALGORITHM", "value": "ndvi:1.0.0"} in container["environment"]
+    bigger = NDVI.model_copy(update={"ephemeral_storage_gib": 100})
+    assert task_definition_input(bigger, SETTINGS)["ephemeralStorage"] == {"sizeInGiB": 100}
     digest = "sha256:" + "ab" * 32
     pinned = task_definition_input(NDVI.model_copy(update={"image_digest": digest}), SETTINGS)
     assert pinned["containerDefinitions"][0]["image"] == (
