@@ -176,7 +176,7 @@ def create_app(
         """Liveness: the process answers (the database may be away: see /readyz)."""
         return {"status": "ok"}
 
-    root.add_api_route("/readyz", readiness(probe(settings.dsn, _store(settings))),
+    root.add_api_route("/readyz", readiness(probe(settings.dsn, lambda: _store(settings))),
                        include_in_schema=False)
 
     if "web" not in apps:

@@ -334,8 +334,10 @@ def readiness(check: Callable[[], dict[str, str]]) -> Callable[[], Any]:
     return readyz
 
 
-def probe(dsn: str, store: Any) -> Callable[[], dict[str, str]]:
-    """Database (a query on a fresh connection) and object store (its root answers)."""
+def probe(dsn: str, open_store: Callable[[], Any]) -> Callable[[], dict[str, str]]:
+    """Database (a query on a fresh connection) and object store (its root answers); the
+    store is opened on the first probe, so a bad store setting shows here, not at start-up."""
+    stores: list[Any] = []
 
     def check() -> dict[str, str]:
         import psycopg
@@ -350,6 +352,9 @@ def probe(dsn: str, store: Any) -> Callable[[], dict[str, str]]:
         except psycopg.Error as e:
             parts["database"] = f"unavailable ({type(e).__name__})"
         try:
+            if not stores:
+                stores.append(open_store())
+            store = stores[0]
             if isinstance(store, LocalStore) and not store.root.is_dir():
                 raise FileNotFoundError("store folder missing")
             store.exists("readyz/probe")

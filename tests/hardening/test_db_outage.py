@@ -120,6 +120,10 @@ def test_database_outage_is_503_and_recovers(outage: Outage) -> None:
         _wait_for(lambda: _ready(base) == 503, 15)
         time.sleep(3)
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # liveness
+        ready = httpx.get(f"{base}/readyz", timeout=10)
+        assert ready.headers["Retry-After"]
+        assert ready.json()["database"].startswith("unavailable")
+        assert ready.json()["store"] == "ok"
         load.phase = "restarting"
         stacworks("db", "start", env=outage.env)
         _wait_for(lambda: _ready(base) == 200, 30)

@@ -289,5 +289,6 @@ def test_server_memory_stayed_bounded(limited: tuple[Capped, str], baseline: int
     server, _ = limited
     assert server.alive()
     grown = server.peak_rss() - baseline
+    print(f"server peak RSS {server.peak_rss() / MiB:.0f} MiB, {grown / MiB:.0f} MiB over idle")
     assert grown < RSS_BOUND, f"peak RSS grew by {grown / MiB:.0f} MiB"
     assert "Segmentation fault" not in server.log_text()
