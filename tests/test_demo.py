@@ -65,3 +65,28 @@ def test_demo_catalog_searchable_and_sample_scene_shows_as_tiles(demo_env: dict[
     # Running the demo again changes nothing and says so.
     again = stacworks("demo", "--no-serve", env=demo_env, timeout=600)
     assert "already ingested" in again.stdout + again.stderr
+
+
+def test_demo_every_public_layer_in_wmts_and_wms(demo_env: dict[str, str]) -> None:
+    """What a QGIS user sees anonymously: every advertised layer draws, through OWSLib's WMTS
+    (each layer, set and style) and WMS 1.3.0; collections of remote items are no layers."""
+    from owslib.wms import WebMapService
+    from owslib.wmts import WebMapTileService
+
+    from tests.tiler.test_ogc_clients import _centre_box, _every_tile, _wms_layers, real_pixels
+
+    with serve(demo_env) as base:
+        wmts = WebMapTileService(f"{base}/tiles/WMTSCapabilities.xml")
+        layers = _every_tile(wmts)
+        assert "sentinel-2-l2a" in layers, layers
+        earth_search = httpx.get(f"{base}/stac/collections/sentinel-2-c1-l2a")
+        if earth_search.status_code == 200:  # loaded, remote hrefs only: not drawable here
+            assert "sentinel-2-c1-l2a" not in layers
+        wms = WebMapService(f"{base}/tiles/wms", version="1.3.0")
+        named = _wms_layers(wms)
+        assert set(named) == set(layers)
+        for name, layer in named.items():
+            img = wms.getmap(layers=[name], styles=[""], srs="EPSG:4326",
+                             bbox=_centre_box(layer.boundingBoxWGS84), size=(128, 128),
+                             format="image/png", transparent=True)
+            real_pixels(img.read())
