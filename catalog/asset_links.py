@@ -121,8 +121,13 @@ class AssetLinks:
                        key: str, token: str | None) -> bool:
         """True when an alternate was added."""
         href: str = asset["href"]
-        stored = self.store.key_for_href(href) if self.store is not None else None
-        if stored is None and not is_server_path(href):
+        server = is_server_path(href)
+        # The store's key only matters for an alternate: a local store's lookup resolves the
+        # path on disk, so it is skipped for server paths unless alternate.file is wanted.
+        wanted = self.store is not None and (
+            not server or self.alternate_file or href.startswith("/vsis3/"))
+        stored = self.store.key_for_href(href) if wanted and self.store is not None else None
+        if stored is None and not server:
             return False  # remote (https://, another bucket): as the provider published it
         url = "/".join((base, *(quote(p, safe="@:+,=~") for p in (collection, item_id, key))))
         asset["href"] = f"{url}?token={quote(token, safe='')}" if token else url
