@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Build the example algorithms' image: TAG [BASE_IMAGE]. The Python packages (the versions of
+# requirements.lock, so outputs match the command runner's byte for byte) are installed into
+# the build context with uv first; docker build then only copies files.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+tag="${1:-stacworks/algorithms:1.0.0}"
+base="${2:-}"
+uv="$(command -v uv || echo "$HOME/.local/bin/uv")"
+context="$(mktemp -d)"
+trap 'rm -rf "$context"' EXIT
+cp "$here"/*.py "$here/Dockerfile" "$context/"
+"$uv" pip install --quiet --target "$context/site" --python-version 3.11 \
+  --python-platform x86_64-manylinux_2_28 --only-binary :all: \
+  --constraint "$root/requirements.lock" numpy rasterio rio-cogeo "laspy[lazrs]"
+args=(--tag "$tag")
+[ -n "$base" ] && args+=(--build-arg "BASE_IMAGE=$base")
+docker build "${args[@]}" "$context"
