@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from catalog.errors import Conflict, InvalidInput
 from catalog.geojson import check_geometry
 from catalog.queryables import register_item_terms
+from catalog.renders import check_renders
 from catalog.validation import invalid_input
 
 M = TypeVar("M", bound=BaseModel)
@@ -62,6 +63,18 @@ def parse_as(model: type[M], doc: Any, prefix: str = "") -> M:
         return model.model_validate(doc)
     except ValidationError as e:
         raise invalid_input(e.errors(), prefix) from None
+
+
+def _with_normalised_renders(collection: Any) -> Any:
+    """The collection with its render presets in the render extension's own shape
+    (``rescale: "0,3000"`` stored as ``[[0, 3000]]``), or a 400 naming a preset that cannot
+    draw: every reader of the catalog (tiles, WMTS, WMS, ``/renders``) then sees one shape."""
+    extra = getattr(collection, "model_extra", None) or {}
+    if extra.get("renders") is None:
+        return collection
+    doc = collection.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    doc["renders"] = check_renders(extra["renders"])
+    return parse_as(type(collection), doc)
 
 
 def apply_patch(doc: dict[str, Any], patch: Any) -> Any:
@@ -133,6 +146,7 @@ class CatalogTransactionsClient(_ItemChecks, TransactionsClient):
         return await self.update_item(request, collection_id, item_id, item, **kw)  # type: ignore[no-any-return]
 
     async def create_collection(self, collection: Any, request: Request, **kw: Any) -> Any:  # type: ignore[override]
+        collection = _with_normalised_renders(collection)
         try:
             return await super().create_collection(collection, request, **kw)
         except ConflictError:
@@ -145,7 +159,8 @@ class CatalogTransactionsClient(_ItemChecks, TransactionsClient):
         if collection.id != collection_id:
             raise InvalidInput("id", f"must be the collection id in the path ({collection_id!r})")
         await _require_collection(request, collection_id)
-        return await super().update_collection(collection, request, **kw)
+        return await super().update_collection(_with_normalised_renders(collection), request,
+                                               **kw)
 
     async def patch_collection(  # type: ignore[override]
         self, collection_id: str, patch: Any, request: Request, **kw: Any
