@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what stacworks needs on a Debian/Ubuntu machine, idempotently:
-# PostgreSQL + PostGIS and Chromium through apt (as root or with sudo), then the Python
+# PostgreSQL + PostGIS, Chromium, Docker through apt (as root or with sudo), then the Python
 # environment (.venv, from requirements.lock) and the validator's own virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,6 +14,11 @@ if [ "${STACWORKS_SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2
   need_apt+=(chromium)
 fi
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# Docker runner tests (tests/containers): the daemon and mmdebstrap for the offline base image.
+if [ "${STACWORKS_SKIP_DOCKER:-0}" != 1 ]; then
+  command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+  command -v mmdebstrap >/dev/null 2>&1 || need_apt+=(mmdebstrap)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
     echo "stacworks needs these packages: ${need_apt[*]}" >&2

@@ -1,7 +1,8 @@
 """Docker for the ``docker``-marked tests: the daemon (started the documented way when none
-runs, stopped again at the end), a Debian base image built here (no registry can be reached),
-and the example algorithms' image FROM it. Images are cached by tag in the daemon, the base's
-root filesystem also as a tarball (``$STACWORKS_DOCKER_CACHE``, default ~/.cache/stacworks)."""
+runs, stopped again at the end; a missing tool fails, as everywhere in the suite), a Debian
+base image built here (no registry can be reached) and the example algorithms' image FROM it.
+Images are cached by tag in the daemon, the base's root filesystem also as a tarball
+(``$STACWORKS_DOCKER_CACHE``, default ~/.cache/stacworks/docker)."""
 
 from __future__ import annotations
 
@@ -36,12 +37,12 @@ def _has_image(tag: str) -> bool:
 def docker_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A running dockerd: the one already there, or ours (``--bridge=none --iptables=false``)."""
     if shutil.which("docker") is None:
-        pytest.skip("no docker CLI (apt-get install docker.io)")
+        pytest.fail("no docker CLI: apt-get install docker.io (or deselect: -m 'not docker')")
     if _docker_ok():
         yield
         return
     if shutil.which("dockerd") is None:
-        pytest.skip("no dockerd (apt-get install docker.io)")
+        pytest.fail("no dockerd: apt-get install docker.io (or deselect: -m 'not docker')")
     log = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(["dockerd", "--bridge=none", "--iptables=false"],
@@ -73,7 +74,7 @@ def base_image(docker_daemon: None) -> str:
     tarball = cache / f"{BASE_TAG.split(':')[1]}.tar"
     if not tarball.is_file():
         if shutil.which("mmdebstrap") is None:
-            pytest.skip("no mmdebstrap to build the base image (apt-get install mmdebstrap)")
+            pytest.fail("no mmdebstrap for the base image: apt-get install mmdebstrap")
         cache.mkdir(parents=True, exist_ok=True)
         partial = tarball.with_suffix(".partial")
         subprocess.run(["mmdebstrap", "--variant=minbase", "--quiet", "--format=tar",
