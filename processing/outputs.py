@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from catalog.renders import normalize_renders
 from objectstore import ObjectStore, asset_key
 from processing.algorithms import AlgorithmSpec
 from processing.contract import OUTPUTS_FILE, InputItem
@@ -396,7 +397,8 @@ class OutputPublisher:
                        "temporal": {"interval": [[None, None]]}},
             "item_assets": item_assets,
         }
-        renders = dict(prov.renders) or dict(prov.algorithm.renders)
+        # Stored in the render extension's own shape (an algorithm file may say rescale: 0,1).
+        renders = normalize_renders(dict(prov.renders) or dict(prov.algorithm.renders))
         if renders:
             collection["renders"] = renders
         return collection
