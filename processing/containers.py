@@ -34,6 +34,7 @@ __all__ = [
     "DockerTaskRunner",
     "ImageRef",
     "build_image",
+    "kill_task_container",
     "parse_image_ref",
 ]
 
@@ -131,6 +132,19 @@ def build_image(directory: Path, *, tag: str | None = None,
     return BuiltImage(tag, image_id, spec)
 
 
+def container_name(token: str) -> str:
+    """A task run's container, named by its token (``STACWORKS_TASK_TOKEN``)."""
+    return f"stacworks-{token}"
+
+
+def kill_task_container(token: str) -> bool:
+    """Remove the container a crashed server left running for task run ``token``."""
+    try:
+        return bool(_docker("rm", "--force", container_name(token), check=False, timeout=30))
+    except TaskSetupError:
+        return False
+
+
 class DockerTaskRunner(AlgorithmTaskRunner):
     """The command runner's contract, with each task in a container of the algorithm's image.
 
@@ -150,7 +164,7 @@ class DockerTaskRunner(AlgorithmTaskRunner):
         if spec.image is None:
             super()._execute(spec, argv, env, launch)
             return
-        name = f"stacworks-{launch.token}"
+        name = container_name(launch.token)
         task_env = {k: v for k, v in env.items() if k not in self.settings.task_env_passthrough}
         client_env = {k: v for k, v in os.environ.items() if k in _CLIENT_ENV}
         docker = ["docker", "run", "--name", name,

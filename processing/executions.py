@@ -37,7 +37,7 @@ from objectstore import ObjectStore, gdal_env
 from objectstore.settings import StoreSettings
 from processing.algorithms import AlgorithmRegistry, AlgorithmSpec, validate_parameters
 from processing.asl import ExecutionResult, InvalidDefinition, StateMachine
-from processing.containers import task_runner_class
+from processing.containers import kill_task_container, task_runner_class
 from processing.contract import CatalogItems, _catalog_key, item_ref
 from processing.costs import task_cost
 from processing.db import Database
@@ -201,6 +201,8 @@ class ExecutionManager:
             cause = f"the server running it ({row['owner'] or 'none yet'}) stopped"
             for task in self.executions.abandon_task_runs(row["id"], cause):
                 killed = kill_task_processes(task["token"])
+                if self.settings.runner == "docker" and kill_task_container(task["token"]):
+                    log.warning("removed the leftover task container of %s", row["id"])
                 if killed:
                     log.warning("killed leftover task processes %s of %s", killed, row["id"])
             recovered.append(row["id"])

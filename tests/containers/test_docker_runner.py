@@ -130,3 +130,22 @@ def test_a_scaffolded_repository_builds_and_runs(tmp_path: Path, env: dict[str, 
     feature = json.loads(Path(output["path"]).read_text())
     assert feature["properties"] == {"id": "S2A_29RKH_20200219_0_L2A", "label": "from docker"}
     assert "footprint written" in res.stderr
+
+
+def test_a_timeout_stops_the_container(tmp_path: Path, env: dict[str, str], s2_item: Path,
+                                       algorithms_image: str) -> None:
+    import subprocess
+
+    algorithm = _algorithm(tmp_path, {
+        "name": "sleeper", "version": "1", "image": algorithms_image,
+        "command": ["python", "-c", "import time; print('sleeping', flush=True); time.sleep(120)"]})
+    workflow = {"StartAt": "Sleep", "States": {
+        "Sleep": {**_task("sleeper"), "TimeoutSeconds": 3, "End": True, "Catch": [
+            {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Caught"}]},
+        "Caught": {"Type": "Pass", "End": True}}}
+    res = _run(tmp_path, {**env, "STACWORKS_PROCESSING_KILL_GRACE_SECONDS": "1"}, "docker",
+               workflow, algorithm, [str(s2_item)], "work")
+    assert json.loads(res.stdout)["error"]["Error"] == "States.Timeout"
+    left = subprocess.run(["docker", "ps", "--all", "--quiet", "--filter", "name=stacworks-"],
+                          capture_output=True, text=True, check=True).stdout
+    assert left.strip() == ""  # stopped and removed
