@@ -215,8 +215,8 @@ def local_argv(spec: AlgorithmSpec) -> list[str]:
     if not spec.local_command:
         raise InvalidInput(
             "local_command",
-            f"algorithm {spec.name} {spec.version} has only an image and no Docker daemon is "
-            "used here; register a local_command",
+            f"algorithm {spec.name} {spec.version} has only an image: run it with "
+            "STACWORKS_PROCESSING_RUNNER=docker, or register a local_command",
         )
     return [part.replace("{python}", sys.executable) for part in spec.local_command]
 
