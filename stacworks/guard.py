@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -274,8 +276,11 @@ def _guarded(handler: Handler | None) -> Handler:
             return outage_response(kind)
         if handler is None:
             return PlainTextResponse("Internal Server Error", status_code=500)
-        result = handler(request, exc)
-        return await result if isinstance(result, Awaitable) else result
+        if is_async_callable(handler):
+            return await handler(request, exc)
+        # As Starlette runs a plain handler: in a worker thread (stac-fastapi's logs with
+        # exc_info, which there finds no exception: no traceback per 404 in the log).
+        return await run_in_threadpool(handler, request, exc)  # type: ignore[arg-type]
 
     return guarded
 
