@@ -1,5 +1,5 @@
 """OGC WMS 1.3.0 (GetCapabilities, GetMap) over the catalog's layers, for clients that speak
-only WMS (CREODIAS-style portals, older GIS tools).
+only WMS (CREODIAS-style portals, older GIS tools; those speaking only 1.1.1 get 1.1.1).
 
 titiler.extensions' ``wmsExtension`` serves one factory's datasets by path (``LAYERS`` are file
 URLs, every parse error a 500, no size limit); ours lists the same layers as the catalog-wide
@@ -21,6 +21,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, urlencode
+from xml.sax.saxutils import escape
 
 import httpx
 import jinja2
@@ -41,6 +42,9 @@ __all__ = ["wms_router"]
 log = logging.getLogger(__name__)
 
 VERSION = "1.3.0"
+#: WMS 1.1.1 as well, for older clients: ``SRS`` instead of ``CRS``, EPSG:4326 longitude first,
+#: exceptions as ``application/vnd.ogc.se_xml``.
+LEGACY = "1.1.1"
 FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
 #: CRS -> (the CRS the tile route reads/writes, whether BBOX is latitude first)
 CRSES = {"EPSG:4326": ("EPSG:4326", True), "CRS:84": ("EPSG:4326", False),
@@ -118,16 +122,69 @@ _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
 """
 )
 
+_CAPABILITIES_111 = jinja2.Environment(autoescape=True).from_string(
+    """<?xml version="1.0" encoding="UTF-8"?>
+<WMT_MS_Capabilities version="1.1.1" xmlns:xlink="http://www.w3.org/1999/xlink">
+  <Service>
+    <Name>OGC:WMS</Name>
+    <Title>{{ title }}</Title>
+    <OnlineResource xlink:type="simple" xlink:href="{{ url }}"/>
+  </Service>
+  <Capability>
+    <Request>
+      <GetCapabilities>
+        <Format>application/vnd.ogc.wms_xml</Format>
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+      </GetCapabilities>
+      <GetMap>
+        {%- for f in formats %}
+        <Format>{{ f }}</Format>
+        {%- endfor %}
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+      </GetMap>
+    </Request>
+    <Exception><Format>application/vnd.ogc.se_xml</Format></Exception>
+    <Layer>
+      <Title>{{ title }}</Title>
+      {%- for crs in crses %}
+      <SRS>{{ crs }}</SRS>
+      {%- endfor %}
+      <LatLonBoundingBox minx="-180" miny="-90" maxx="180" maxy="90"/>
+      {%- for layer in layers %}
+      <Layer queryable="0" opaque="0">
+        <Name>{{ layer.id }}</Name>
+        <Title>{{ layer.title }}</Title>
+        <Abstract>{{ layer.abstract }}</Abstract>
+        <LatLonBoundingBox minx="{{ layer.bbox[0] }}" miny="{{ layer.bbox[1] }}"
+         maxx="{{ layer.bbox[2] }}" maxy="{{ layer.bbox[3] }}"/>
+        <BoundingBox SRS="EPSG:4326" minx="{{ layer.bbox[0] }}" miny="{{ layer.bbox[1] }}"
+         maxx="{{ layer.bbox[2] }}" maxy="{{ layer.bbox[3] }}"/>
+        <BoundingBox SRS="EPSG:3857" minx="{{ layer.mercator[0] }}" miny="{{ layer.mercator[1] }}"
+         maxx="{{ layer.mercator[2] }}" maxy="{{ layer.mercator[3] }}"/>
+        {%- for name, render in layer.renders.items() %}
+        <Style><Name>{{ name }}</Name><Title>{{ render.title or name }}</Title></Style>
+        {%- endfor %}
+      </Layer>
+      {%- endfor %}
+    </Layer>
+  </Capability>
+</WMT_MS_Capabilities>
+"""
+)
+
 _OPENAPI_PARAMETERS = [
     {"name": name, "in": "query", "required": name == "REQUEST",
      "schema": {"type": "string", **({"enum": enum} if enum else {})}, "description": text}
     for name, enum, text in (
         ("SERVICE", ["WMS"], "The service type."),
         ("REQUEST", ["GetCapabilities", "GetMap"], "The operation."),
-        ("VERSION", [VERSION], "WMS version (1.3.0)."),
+        ("VERSION", [VERSION, LEGACY], "WMS version (1.3.0, or 1.1.1)."),
         ("LAYERS", None, "Comma-separated layer names (collection ids), bottom first."),
         ("STYLES", None, "Comma-separated render presets, one per layer (empty: default)."),
-        ("CRS", list(CRSES), "CRS of BBOX; EPSG:4326 is latitude first."),
+        ("CRS", list(CRSES), "CRS of BBOX; EPSG:4326 is latitude first (1.3.0)."),
+        ("SRS", list(CRSES), "CRS of BBOX in WMS 1.1.1 (EPSG:4326 longitude first)."),
         ("BBOX", None, "minx,miny,maxx,maxy in the CRS's axis order."),
         ("WIDTH", None, "Image width in pixels."),
         ("HEIGHT", None, "Image height in pixels."),
@@ -234,17 +291,25 @@ def wms_router(settings: TilerSettings, catalog: CatalogLayers) -> APIRouter:
         # Parameter names are case-insensitive in OGC services (values are not).
         q = {k.lower(): v for k, v in request.query_params.multi_items()
              if k not in SECRET_PARAMS}
-        operation = _required(q, "REQUEST").lower()
-        if operation == "getcapabilities":
-            service = _required(q, "SERVICE")
-            if service.upper() != "WMS":
-                raise WmsError("InvalidParameterValue", "invalid parameter 'SERVICE': not WMS")
-            layers = await run_in_threadpool(catalog.layers, request)
-            return _capabilities(request, settings, layers)
-        if operation == "getmap":
-            return await _get_map(request, q, settings, catalog)
-        raise WmsError("OperationNotSupported",
-                       "invalid parameter 'REQUEST': GetCapabilities or GetMap")
+        asked = q.get("version") or q.get("wmtver") or VERSION
+        legacy = asked.startswith("1.1")  # negotiation: 1.1.x gets 1.1.1, anything else 1.3.0
+        try:
+            operation = _required(q, "REQUEST").lower()
+            if operation == "getcapabilities":
+                service = _required(q, "SERVICE") if not q.get("wmtver") else "WMS"
+                if service.upper() != "WMS":
+                    raise WmsError("InvalidParameterValue",
+                                   "invalid parameter 'SERVICE': not WMS")
+                layers = await run_in_threadpool(catalog.layers, request)
+                return _capabilities(request, settings, layers, legacy=legacy)
+            if operation in ("getmap", "map"):
+                return await _get_map(request, q, settings, catalog)
+            raise WmsError("OperationNotSupported",
+                           "invalid parameter 'REQUEST': GetCapabilities or GetMap")
+        except WmsError as exc:
+            if not legacy:
+                raise  # the 1.3.0 ServiceExceptionReport (tiler.errors)
+            return _legacy_exception(exc)
 
     return router
 
@@ -253,25 +318,43 @@ def _credential(request: Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.query_params.multi_items() if k in SECRET_PARAMS][:1]
 
 
-def _capabilities(request: Request, settings: TilerSettings, layers: list[Layer]) -> Response:
+def _legacy_exception(exc: WmsError) -> Response:
+    """A WMS 1.1.1 ``ServiceExceptionReport`` (no namespace, its own media type)."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ServiceExceptionReport version="1.1.1">\n'
+        f'  <ServiceException code="{escape(exc.code)}">{escape(str(exc))}</ServiceException>\n'
+        "</ServiceExceptionReport>\n"
+    )
+    return Response(body, status_code=exc.status_code, media_type="application/vnd.ogc.se_xml")
+
+
+def _capabilities(
+    request: Request, settings: TilerSettings, layers: list[Layer], *, legacy: bool = False
+) -> Response:
     credential = _credential(request)
     # An OnlineResource ends in '?' or '&' (WMS 1.3.0, 6.3.3); clients append their parameters.
     url = f"{request.base_url}wms?" + (f"{urlencode(credential)}&" if credential else "")
-    xml = _CAPABILITIES.render(
-        title=settings.title, url=url, formats=list(FORMATS), crses=list(CRSES),
+    template = _CAPABILITIES_111 if legacy else _CAPABILITIES
+    xml = template.render(
+        title=settings.title, url=url, formats=list(FORMATS),
+        crses=[c for c in CRSES if not (legacy and c == "CRS:84")],
         max_size=settings.wms_max_size, max_layers=settings.wms_max_layers,
         layers=[{"id": la.id, "title": la.title, "abstract": la.abstract, "bbox": la.bbox,
                  "mercator": _mercator(la.bbox), "renders": la.renders} for la in layers],
     )
-    return Response(xml, media_type="text/xml")
+    return Response(xml, media_type="application/vnd.ogc.wms_xml" if legacy else "text/xml")
 
 
 async def _get_map(
     request: Request, q: Mapping[str, str], settings: TilerSettings, catalog: CatalogLayers
 ) -> Response:
-    version = _required(q, "VERSION")
-    if version != VERSION:
-        raise WmsError("InvalidParameterValue", f"invalid parameter 'VERSION': only {VERSION}")
+    version = q.get("version") or q.get("wmtver") or ""
+    if not version:
+        raise WmsError("MissingParameterValue", "missing parameter 'VERSION'")
+    legacy = version in ("1.1.0", LEGACY)
+    if version != VERSION and not legacy:
+        raise WmsError("InvalidParameterValue",
+                       f"invalid parameter 'VERSION': {VERSION} or {LEGACY}")
     names = _required(q, "LAYERS").split(",")
     if len(names) > settings.wms_max_layers:
         raise WmsError("InvalidParameterValue",
@@ -280,10 +363,13 @@ async def _get_map(
     if len(styles) != len(names):
         raise WmsError("InvalidParameterValue",
                        "invalid parameter 'STYLES': one per layer (or none at all)")
-    crs_name = _required(q, "CRS").upper()
+    crs_key = "SRS" if legacy and "srs" in q else "CRS"
+    crs_name = _required(q, crs_key).upper()
     if crs_name not in CRSES:
-        raise WmsError("InvalidCRS", f"invalid parameter 'CRS': one of {', '.join(CRSES)}")
+        raise WmsError("InvalidSRS" if legacy else "InvalidCRS",
+                       f"invalid parameter '{crs_key}': one of {', '.join(CRSES)}")
     crs, lat_first = CRSES[crs_name]
+    lat_first = lat_first and not legacy  # WMS 1.1.1: EPSG:4326 is longitude first
     bbox = _bbox(q, lat_first, _EXTENT[crs])
     width = _size(q, "WIDTH", settings.wms_max_size)
     height = _size(q, "HEIGHT", settings.wms_max_size)

@@ -224,6 +224,28 @@ def test_wms_with_a_key_private_layer(ogc: Ogc) -> None:
     real_pixels(img.read())
 
 
+def test_wms_111_for_older_clients(ogc: Ogc) -> None:
+    """WMS 1.1.1 (SRS, EPSG:4326 longitude first): the same layers and the same pixels."""
+    wms = WebMapService(f"{ogc.base}/tiles/wms", version="1.1.1")
+    layers = _wms_layers(wms)
+    assert PUBLIC in layers and PRIVATE not in layers and REMOTE not in layers
+    w, s, e, n = _centre_box(layers[PUBLIC].boundingBoxWGS84)
+    old = wms.getmap(layers=[PUBLIC], styles=[""], srs="EPSG:4326", bbox=(w, s, e, n),
+                     size=(64, 64), format="image/png", transparent=True)
+    new = httpx.get(f"{ogc.base}/tiles/wms", timeout=60, params={
+        "SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": PUBLIC,
+        "STYLES": "", "CRS": "CRS:84", "BBOX": f"{w},{s},{e},{n}", "WIDTH": "64",
+        "HEIGHT": "64", "FORMAT": "image/png", "TRANSPARENT": "TRUE"})
+    assert np.array_equal(real_pixels(old.read()), real_pixels(new.content))
+    r = httpx.get(f"{ogc.base}/tiles/wms", timeout=30, params={
+        "SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.1.1", "LAYERS": PUBLIC,
+        "SRS": "EPSG:32629", "BBOX": f"{w},{s},{e},{n}", "WIDTH": "64", "HEIGHT": "64",
+        "FORMAT": "image/png"})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/vnd.ogc.se_xml")
+    assert '<ServiceException code="InvalidSRS">' in r.text
+
+
 GETMAP = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": PUBLIC,
           "STYLES": "", "CRS": "EPSG:4326", "BBOX": "28.9,-10.1,29.0,-10.0", "WIDTH": "64",
           "HEIGHT": "64", "FORMAT": "image/png"}
@@ -232,7 +254,7 @@ GETMAP = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": P
 @pytest.mark.parametrize(("change", "code"), [
     ({"REQUEST": None}, "MissingParameterValue"),
     ({"REQUEST": "GetFeatureInfo"}, "OperationNotSupported"),
-    ({"VERSION": "1.1.1"}, "InvalidParameterValue"),
+    ({"VERSION": "2.0.0"}, "InvalidParameterValue"),
     ({"LAYERS": "no-such-layer"}, "LayerNotDefined"),
     ({"LAYERS": PRIVATE}, "LayerNotDefined"),  # anonymous: hidden is unknown
     ({"LAYERS": REMOTE}, "LayerNotDefined"),
