@@ -236,7 +236,10 @@ def _populate(s: Secured, store: Any, home: Path, scratch: Path) -> None:
     s.tokens["share"] = r.json()["token"]
     s.principals["share"] = r.json()["id"]
     # OIDC principal with a read grant on the private collection.
-    s.tokens["oidc"] = s.oidc.token("alice", "viewer")  # type: ignore[union-attr]
+    # Long-lived: the session-wide principal must outlive a slow suite (a busy CI machine).
+    s.tokens["oidc"] = s.oidc.token(  # type: ignore[union-attr]
+        "alice", "viewer", expires_in=3 * 3600
+    )
     store.grant("oidc:alice", PRIVATE, "read")
 
 
