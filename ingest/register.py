@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg.types.json import Jsonb
 
-from catalog.access import AccessStore
+from catalog.access import AccessRecords
 from catalog.queryables import json_type, register_terms
 
 #: Fields of a source collection that describe the source's service, not the data.
@@ -81,7 +81,7 @@ def register_item(dsn: str, item: dict[str, Any], collection: dict[str, Any]) ->
         if not exists:
             # Private, no owner (admins', like ingest itself), whatever rights a deleted
             # collection of the same id once had.
-            AccessStore(dsn, pooled=False).claim_new_collection(cid, None)
+            AccessRecords(dsn, pooled=False).claim_new_collection(cid, None)
             # upsert, not create: two workers may race to create the same collection.
             conn.execute("SELECT pgstac.upsert_collection(%s)", (Jsonb(collection),))
         with conn.transaction():

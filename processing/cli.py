@@ -240,9 +240,9 @@ class WorkflowFileCommands(CommandGroup):
                      algorithm: list[Path] | None, stage: Path) -> dict[str, Any]:
         """The ECS resources' runner: algorithms from files (no database) or the registry, with
         outputs published to the catalog."""
+        from processing.algorithm_tasks import ExecutionContext
         from processing.algorithms import InMemoryAlgorithms, load_algorithm_file
         from processing.containers import task_runner_class
-        from processing.runner import ExecutionContext
         from processing.settings import ProcessingSettings
         from processing.workflows import ECS_RESOURCES, workflow_from_document
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from processing.algorithm_tasks import AlgorithmTaskRunner, TaskLaunch
 from processing.algorithms import AlgorithmSpec, load_algorithm_file
 from processing.asl import AslError
 from processing.asl.errors import TaskFailed
 from processing.asl.subprocess_runner import run_command
 from processing.errors import InvalidInput, TaskSetupError
-from processing.runner import AlgorithmTaskRunner, TaskLaunch
 from processing.settings import ProcessingSettings
 
 __all__ = [

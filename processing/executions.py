@@ -35,6 +35,7 @@ from typing import Any
 
 from objectstore import ObjectStore, gdal_env
 from objectstore.settings import StoreSettings
+from processing.algorithm_tasks import ExecutionContext, kill_task_processes
 from processing.algorithms import AlgorithmRegistry, AlgorithmSpec, validate_parameters
 from processing.asl import ExecutionResult, InvalidDefinition, StateMachine
 from processing.containers import kill_task_container, task_runner_class
@@ -42,17 +43,16 @@ from processing.contract import CatalogItems, _catalog_key, item_ref
 from processing.costs import task_cost
 from processing.db import Database
 from processing.errors import InvalidInput, NoSuchProcess, ProcessingError
-from processing.outputs import OutputPublisher
-from processing.runner import ExecutionContext, kill_task_processes
-from processing.settings import ProcessingSettings
-from processing.store import (
+from processing.journal import (
     FINISHED,
     BufferedSink,
-    ExecutionStore,
+    ExecutionJournal,
     JobStatus,
     LogLine,
     job_status,
 )
+from processing.outputs import OutputPublisher
+from processing.settings import ProcessingSettings
 from processing.workflows import (
     ECS_RESOURCES,
     WorkflowSpec,
@@ -89,7 +89,7 @@ class _Handle:
 class _Recorder:
     """Task runs straight to the database; log lines through the execution's buffered sink."""
 
-    def __init__(self, store: ExecutionStore, sink: BufferedSink) -> None:
+    def __init__(self, store: ExecutionJournal, sink: BufferedSink) -> None:
         self.store = store
         self.sink = sink
 
@@ -129,7 +129,7 @@ class ExecutionManager:
         self.db = db
         self.settings = settings
         self.dsn = dsn
-        self.executions = ExecutionStore(db, flush_seconds=settings.event_flush_seconds)
+        self.executions = ExecutionJournal(db, flush_seconds=settings.event_flush_seconds)
         self.algorithms = AlgorithmRegistry(db)
         self.workflows = WorkflowStore(db)
         self.object_store = object_store

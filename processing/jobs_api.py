@@ -42,8 +42,8 @@ from processing.errors import (
     ResultNotReady,
 )
 from processing.executions import ExecutionManager, Process
+from processing.journal import FINISHED, ExecutionJournal
 from processing.settings import ProcessingSettings
-from processing.store import FINISHED, ExecutionStore
 from processing.workflows import WorkflowSpec, WorkflowStore, workflow_from_document
 
 __all__ = [
@@ -133,7 +133,7 @@ class ExecutionBackend(Protocol):
     """
 
     dsn: str
-    executions: ExecutionStore
+    executions: ExecutionJournal
     workflows: WorkflowStore
     algorithms: AlgorithmRegistry
 

@@ -1,7 +1,7 @@
 """Processing's own tables (schema ``stacworks``): algorithms, workflow versions, executions and
 everything an execution leaves behind (history events, task runs, log lines).
 
-The Alembic revisions (``0003_processing`` and later) create them; :mod:`processing.store`
+The Alembic revisions (``0003_processing`` and later) create them; :mod:`processing.journal`
 reads and writes them with bound SQL. Declared here, beside the code that owns them, as the
 schema's description: ``tests/catalog/test_schema_drift.py`` fails when a migration and these
 models disagree (see :mod:`catalog.schema`), so change both together.

@@ -341,7 +341,7 @@ class OutputPublisher:
         from pypgstac.db import PgstacDB
         from pypgstac.load import Loader, Methods
 
-        from catalog.access import AccessStore
+        from catalog.access import AccessRecords
         from catalog.queryables import json_type, register_terms
 
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -358,7 +358,7 @@ class OutputPublisher:
                         "SELECT principal FROM stacworks.processing_executions WHERE id = %s",
                         (prov.execution_id,),
                     ).fetchone()
-                    AccessStore(self.dsn, pooled=False).claim_new_collection(
+                    AccessRecords(self.dsn, pooled=False).claim_new_collection(
                         prov.collection, row[0] if row else None)
                     conn.execute("SELECT pgstac.upsert_collection(%s)",
                                  (Jsonb(self._collection(prov, items)),))

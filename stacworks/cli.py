@@ -350,9 +350,9 @@ def _demo_access(settings: CatalogSettings, paths: list[Path]) -> None:
     """The demo's collections are public; an admin key is created and shown (once)."""
     import json
 
-    from catalog.access import AccessSettings, AccessStore
+    from catalog.access import AccessRecords, AccessSettings
 
-    store = AccessStore(settings.dsn, pooled=False)
+    store = AccessRecords(settings.dsn, pooled=False)
     ids: list[str] = []
     for path in paths:
         if path.suffix == ".json":
@@ -439,11 +439,11 @@ app.add_typer(key_app, name="key")
 
 
 def _access_store() -> Any:
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
     s = _settings()
     _ensure_database_quietly(s)
-    return AccessStore(s.dsn, pooled=False)
+    return AccessRecords(s.dsn, pooled=False)
 
 
 @key_app.command("create")

@@ -17,8 +17,8 @@ from .middleware import (
 )
 from .model import ANONYMOUS, OPEN, Principal, ShareScope
 from .policies import RoleGate, StacPolicy, require_collection
+from .records import AccessRecords, InvalidCredentials
 from .settings import AccessSettings
-from .store import AccessStore, InvalidCredentials
 
 #: A collection id no collection can have: the filter for "nothing readable" (an empty list
 #: would mean "no filter" to pgstac).
@@ -31,7 +31,7 @@ __all__ = [
     "Access",
     "AccessMiddleware",
     "AccessSettings",
-    "AccessStore",
+    "AccessRecords",
     "Denied",
     "InvalidCredentials",
     "Policy",

@@ -17,8 +17,8 @@ from catalog.validation import storable_input
 from .middleware import Access, Denied, install_access, principal_of, role_at_least
 from .model import Principal
 from .policies import RoleGate
+from .records import AccessRecords
 from .settings import AccessSettings
-from .store import AccessStore
 
 __all__ = ["AccessAdminFactory", "create_admin_app"]
 
@@ -100,7 +100,7 @@ class AccessAdminFactory:
         self.register_shares()
 
     @property
-    def store(self) -> AccessStore:
+    def store(self) -> AccessRecords:
         return self.access.store
 
     # -- the two rules most routes follow ------------------------------------------------------

@@ -30,8 +30,8 @@ from catalog.errors import CatalogError
 
 from .model import ANONYMOUS, OPEN, SHARE_PREFIX, Principal
 from .oidc import OidcVerifier, looks_like_jwt
+from .records import AccessRecords, InvalidCredentials
 from .settings import AccessSettings
-from .store import AccessStore, InvalidCredentials
 
 __all__ = [
     "Access",
@@ -93,7 +93,7 @@ class RequestInfo:
 
 
 class Policy(Protocol):
-    """One service's rules, in terms of the shared model (:class:`AccessStore`)."""
+    """One service's rules, in terms of the shared model (:class:`AccessRecords`)."""
 
     def rate_bucket(self, method: str, path: str) -> str | None: ...
 
@@ -161,7 +161,7 @@ class PostgresRateLimiter:
                                  + %(window)s * interval '1 second' - now()) AS left_s
     """
 
-    def __init__(self, store: AccessStore, limits: dict[str, int], window_s: float) -> None:
+    def __init__(self, store: AccessRecords, limits: dict[str, int], window_s: float) -> None:
         self.store = store
         self.limits = limits
         self.window = window_s
@@ -224,7 +224,7 @@ class Access:
 
     def __init__(self, dsn: str, settings: AccessSettings | None = None) -> None:
         self.settings = settings or AccessSettings()
-        self.store = AccessStore(dsn)
+        self.store = AccessRecords(dsn)
         self.oidc = OidcVerifier(self.settings) if self.settings.oidc else None
         s = self.settings
         limits = ({"register": s.rate_register, "mosaic": s.rate_mosaic, "jobs": s.rate_jobs}

@@ -7,8 +7,8 @@ from typing import Any
 import jwt
 
 from .model import ROLES, Principal
+from .records import InvalidCredentials
 from .settings import AccessSettings
-from .store import InvalidCredentials
 
 __all__ = ["OidcVerifier", "looks_like_jwt"]
 

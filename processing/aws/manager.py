@@ -30,9 +30,9 @@ from processing.costs import task_cost
 from processing.db import Database
 from processing.errors import ProcessingError
 from processing.executions import ALGORITHM_PREFIX, ExecutionManager, _Handle
+from processing.journal import FINISHED, LogLine, job_status
 from processing.outputs import Provenance
 from processing.settings import ProcessingSettings
-from processing.store import FINISHED, LogLine, job_status
 
 __all__ = ["AwsBackendError", "AwsExecutionManager", "s3_output_root"]
 

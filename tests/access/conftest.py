@@ -159,7 +159,7 @@ def secured(
     oidc_provider: Oidc,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Secured]:
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
     env = {
         **stacworks_env,
@@ -173,7 +173,7 @@ def secured(
         "STACWORKS_AUTH_OIDC_AUDIENCE": AUDIENCE,
         "STACWORKS_AUTH_OIDC_JWKS_URL": oidc_provider.url,
     }
-    store = AccessStore(dsn, pooled=False)
+    store = AccessRecords(dsn, pooled=False)
     keys = {role: store.create_key(f"test {role}", role) for role in ("admin", "editor", "viewer")}
     keys["editor2"] = store.create_key("test other editor", "editor")
     log = tmp_path_factory.mktemp("access-logs") / "serve.log"

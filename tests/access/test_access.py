@@ -387,9 +387,9 @@ def test_tampered_malformed_and_foreign_credentials_are_401(secured: Secured) ->
 def test_expired_and_revoked_keys_and_shares(secured: Secured, dsn: str) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from catalog.access import AccessStore, Principal
+    from catalog.access import AccessRecords, Principal
 
-    store = AccessStore(dsn, pooled=False)
+    store = AccessRecords(dsn, pooled=False)
     expired = store.create_key("expired", "admin", expires_at=datetime.now(UTC) - timedelta(1))
     r = httpx.get(
         f"{secured.base}/stac/collections/{PRIVATE}",
@@ -626,10 +626,10 @@ def test_postgres_rate_limits_are_one_budget_across_processes(dsn: str) -> None:
     another caller and another bucket have their own; the window ends and it starts again."""
     import uuid
 
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
     from catalog.access.middleware import PostgresRateLimiter
 
-    store = AccessStore(dsn, pooled=False)
+    store = AccessRecords(dsn, pooled=False)
     first = PostgresRateLimiter(store, {"register": 3}, window_s=2)
     second = PostgresRateLimiter(store, {"register": 3}, window_s=2)
     caller = f"key:{uuid.uuid4().hex[:8]}"
@@ -752,9 +752,9 @@ def test_oidc_principal_gets_its_grants(secured: Secured) -> None:
 def test_register_refuses_malformed_searches(secured: Secured, dsn: str, body: dict) -> None:
     import httpx
 
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
-    key = AccessStore(dsn, pooled=False).create_key("register-400", "viewer")["token"]
+    key = AccessRecords(dsn, pooled=False).create_key("register-400", "viewer")["token"]
     r = httpx.post(f"{secured.base}/tiles/searches/register", json=body,
                    headers={"Authorization": f"Bearer {key}"}, timeout=30)
     assert r.status_code == 400, r.text

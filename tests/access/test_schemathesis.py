@@ -56,7 +56,7 @@ class Fuzzed:
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     import os
 
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
     from catalog.settings import CatalogSettings
     from objectstore import LocalStore
     from tests.access.conftest import collection
@@ -70,7 +70,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     with private_catalog("stacworks-fuzz-", base_env) as env:
         home = Path(env["STACWORKS_HOME"])
         dsn = CatalogSettings(home=home, db_port=int(env["STACWORKS_DB_PORT"])).dsn
-        key = str(AccessStore(dsn, pooled=False).create_key("schemathesis", "admin")["token"])
+        key = str(AccessRecords(dsn, pooled=False).create_key("schemathesis", "admin")["token"])
         log = tmp_path_factory.mktemp("fuzz-logs") / "serve.log"
         with serve(env, log=log) as base:
             auth = {"Authorization": f"Bearer {key}"}

@@ -34,7 +34,7 @@ class Guarded:
 @pytest.fixture(scope="module")
 def guarded(stacworks_env: dict[str, str], sample_loaded: Any, dsn: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guarded]:
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
     env = {
         **stacworks_env,
@@ -42,7 +42,7 @@ def guarded(stacworks_env: dict[str, str], sample_loaded: Any, dsn: str,
         "STACWORKS_AUTH_FAIL_LIMIT": str(FAIL_LIMIT),
         "STACWORKS_AUTH_FAIL_WINDOW_S": str(FAIL_WINDOW_S),
     }
-    key = AccessStore(dsn, pooled=False).create_key("hardening auth", "admin")["token"]
+    key = AccessRecords(dsn, pooled=False).create_key("hardening auth", "admin")["token"]
     log = tmp_path_factory.mktemp("hardening-auth") / "serve.log"
     with capped_serve(env, log, "--access-log") as server:
         r = httpx.post(f"{server.base}/admin/shares", json={"collection": "joplin"},

@@ -38,7 +38,7 @@ class Outage:
 
 @pytest.fixture(scope="module")
 def outage(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
     from catalog.settings import CatalogSettings
 
     base = {**os.environ, "STACWORKS_AUTH_ENABLED": "true"}
@@ -47,7 +47,7 @@ def outage(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                   str(shared_data / "stac/joplin/index.geojson"), env=env)
         stacworks("visibility", "joplin", "public", env=env)
         dsn = CatalogSettings(home=env["STACWORKS_HOME"], db_port=int(env["STACWORKS_DB_PORT"])).dsn
-        key = AccessStore(dsn, pooled=False).create_key("outage admin", "admin")["token"]
+        key = AccessRecords(dsn, pooled=False).create_key("outage admin", "admin")["token"]
         env = {**env, "STACWORKS_DB_POOL_WAIT_S": str(POOL_WAIT_S),
                "STACWORKS_STAC_SEARCH_TIMEOUT_S": str(SEARCH_BUDGET_S)}
         log = tmp_path_factory.mktemp("outage") / "serve.log"

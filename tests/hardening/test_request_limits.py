@@ -35,7 +35,7 @@ def limited(stacworks_env: dict[str, str], sample_loaded: Any, dsn: str,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Capped, str]]:
     """The session catalog served with access control on, small body limits, under a cap;
     and an admin key."""
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
     env = {
         **stacworks_env,
@@ -43,7 +43,7 @@ def limited(stacworks_env: dict[str, str], sample_loaded: Any, dsn: str,
         "STACWORKS_LIMIT_BODY_BYTES": str(BODY_LIMIT),
         "STACWORKS_LIMIT_BULK_BODY_BYTES": str(BULK_LIMIT),
     }
-    key = AccessStore(dsn, pooled=False).create_key("hardening limits", "admin")["token"]
+    key = AccessRecords(dsn, pooled=False).create_key("hardening limits", "admin")["token"]
     log = tmp_path_factory.mktemp("hardening-limits") / "serve.log"
     with capped_serve(env, log) as server:
         # Warm every service once, so the memory bound measures the cases, not imports.

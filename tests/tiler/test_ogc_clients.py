@@ -51,7 +51,7 @@ def _load(env: dict[str, str], path: Path, records: list[dict[str, Any]],
 def ogc(
     stacworks_env: dict[str, str], dsn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Ogc]:
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
     tmp = tmp_path_factory.mktemp("ogc")
     store = LocalStore(Path(stacworks_env["STACWORKS_HOME"]) / "objects", fsync=False)
@@ -78,7 +78,7 @@ def ogc(
     said = _load(stacworks_env, tmp / "loaded.json", [bare, loaded], "--renders", "auto")
     assert f"render presets derived for 1 collection(s): {LOADED}" in said, said
 
-    access = AccessStore(dsn, pooled=False)
+    access = AccessRecords(dsn, pooled=False)
     for cid in (PUBLIC, REMOTE, LOADED, LEGACY):
         access.set_visibility(cid, "public")
     viewer = access.create_key("ogc viewer", "viewer")

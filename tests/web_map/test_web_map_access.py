@@ -40,9 +40,9 @@ def secured_web(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[SecuredWeb]:
     """The platform with access control on, an admin key, and ``webmap-s2`` private."""
-    from catalog.access import AccessStore
+    from catalog.access import AccessRecords
 
-    store = AccessStore(dsn, pooled=False)
+    store = AccessRecords(dsn, pooled=False)
     admin = store.create_key("web map access test admin", "admin")
     env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true"}
     log = tmp_path_factory.mktemp("web-map-access") / "serve.log"

@@ -21,8 +21,8 @@ from processing.aws.manager import AwsBackendError, AwsExecutionManager
 from processing.aws.settings import AwsProcessingSettings
 from processing.costs import task_cost
 from processing.db import Database
+from processing.journal import FINISHED
 from processing.settings import ProcessingSettings
-from processing.store import FINISHED
 from processing.workflows import WorkflowSpec
 from tests.harness import stacworks
 from tests.samples import bbox_item

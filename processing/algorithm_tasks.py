@@ -41,9 +41,9 @@ from processing.contract import (
 )
 from processing.costs import task_cost
 from processing.errors import InvalidInput, ProcessingError
+from processing.journal import LogLine
 from processing.outputs import OutputPublisher, Provenance, collect_outputs
 from processing.settings import ProcessingSettings
-from processing.store import LogLine
 from processing.workflows import task_algorithm_ref, task_environment
 
 __all__ = [

@@ -2,7 +2,8 @@
 
 Every decision is made here, from the database, for one principal:
 ``readable`` (which collections it may read; None = all) and ``writable`` (one collection).
-The services only ask; none of them holds a rule of its own.
+The services only ask; none of them holds a rule of its own. (Called records, not a store:
+"store" means only the object store, ``objectstore/``.)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .model import (
     split_token,
 )
 
-__all__ = ["AccessStore", "InvalidCredentials"]
+__all__ = ["AccessRecords", "InvalidCredentials"]
 
 _VISIBILITY = ("private", "public")
 _PERMISSIONS = ("read", "write")
@@ -56,7 +57,7 @@ def _pool(dsn: str) -> ConnectionPool:
         return pool
 
 
-class AccessStore:
+class AccessRecords:
     """Reads and writes the access tables; ``pooled`` for servers, one connection for the CLI."""
 
     def __init__(self, dsn: str, *, pooled: bool = True) -> None:

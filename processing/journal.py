@@ -4,6 +4,10 @@ History events and log lines arrive from executor threads one at a time; writing
 own round trip would slow tasks that print a lot, so they are buffered and written in batches
 by one flusher thread. Events that a restart depends on (a task's success, the end of the
 execution) are flushed before the executor goes on, so a crash never loses a finished task.
+
+Names: "store" means only the object store (``objectstore/``); this journal is where executions
+are recorded, ``catalog.access.records`` is where access rules are, and a "runner" is always a
+``TaskRunner`` (``processing.asl.runners``) that performs one Task.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from processing.errors import NoSuchJob
 __all__ = [
     "JobStatus",
     "BufferedSink",
-    "ExecutionStore",
+    "ExecutionJournal",
     "LogLine",
     "job_status",
 ]
@@ -65,7 +69,7 @@ class LogLine:
 class BufferedSink:
     """The history :data:`~processing.asl.EventSink` (and log sink) of one execution run."""
 
-    def __init__(self, store: ExecutionStore, execution_id: str, run: int) -> None:
+    def __init__(self, store: ExecutionJournal, execution_id: str, run: int) -> None:
         self.store = store
         self.execution_id = execution_id
         self.run = run
@@ -101,7 +105,7 @@ class BufferedSink:
                 self._logs[:0] = logs
 
 
-class ExecutionStore:
+class ExecutionJournal:
     """Executions and their traces in the catalog database."""
 
     def __init__(self, db: Database, *, flush_seconds: float = 0.25) -> None:
