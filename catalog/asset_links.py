@@ -32,6 +32,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.asgi import app_path, buffered
 from objectstore import ObjectStore
 
 __all__ = ["ALTERNATE_ASSETS", "AssetHrefsMiddleware", "AssetLinks", "AssetLinksSettings",
@@ -192,29 +193,14 @@ class AssetHrefsMiddleware:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        root = scope.get("root_path", "")
-        path = scope["path"][len(root):] if root and scope["path"].startswith(root) else \
-            scope["path"]
-        if not self.paths.search(path):
+        if not self.paths.search(app_path(scope)):
             await self.app(scope, receive, send)
             return
-        start: Message | None = None
-        chunks: list[bytes] = []
 
-        async def buffered(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            await self._finish(scope, start, b"".join(chunks), send)
+        async def finish(start: Message, body: bytes) -> None:
+            await self._finish(scope, start, body, send)
 
-        await self.app(scope, receive, buffered)
+        await self.app(scope, receive, buffered(send, finish))
 
     async def _finish(self, scope: Scope, start: Message, body: bytes, send: Send) -> None:
         headers = MutableHeaders(scope=start)

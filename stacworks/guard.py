@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from catalog.access import AccessSettings
 from catalog.access.middleware import credentials_of
 from catalog.access.model import split_token
+from catalog.asgi import replay
 from catalog.errors import InvalidInput
 from catalog.limits import LimitSettings, check_filter, check_nesting
 from catalog.outage import classify
@@ -98,7 +99,7 @@ class RequestLimits:
             except InvalidInput as e:
                 await _error(400, "InvalidInput", str(e))(scope, receive, send)
                 return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     def _check_query(self, query_string: bytes) -> None:
         if len(query_string) > self.limits.query_bytes:
@@ -160,19 +161,6 @@ async def _read_capped(receive: Receive, limit: int) -> bytes | _TooLarge | None
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 # -- failed authentication --------------------------------------------------------------------

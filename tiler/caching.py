@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.asgi import app_path, buffered
+
 __all__ = ["HttpCacheMiddleware", "etag_matches"]
 
 _IMAGE = re.compile(r"^image/")
@@ -43,28 +45,13 @@ class HttpCacheMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):]
+        path = app_path(scope)
         if_none_match = Headers(scope=scope).get("if-none-match")
-        start: Message | None = None
-        chunks: list[bytes] = []
 
-        async def buffered(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            if message["type"] != "http.response.body" or start is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
-            await self._finish(path, start, b"".join(chunks), if_none_match, send)
+        async def finish(start: Message, body: bytes) -> None:
+            await self._finish(path, start, body, if_none_match, send)
 
-        await self.app(scope, receive, buffered)
+        await self.app(scope, receive, buffered(send, finish))
 
     async def _finish(
         self, path: str, start: Message, body: bytes, if_none_match: str | None, send: Send

@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.access.middleware import SECRET_PARAMS
+from catalog.asgi import app_path
 from catalog.renders import normalize_render, normalize_renders
 
 __all__ = [
@@ -358,11 +359,7 @@ class RenderDefaultsMiddleware:
                 (k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))
                 if k in SECRET_PARAMS)[:1])
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            path = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root):]
-            m = _RENDERED.match(path)
+            m = _RENDERED.match(app_path(scope))
             if m:
                 query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                                   keep_blank_values=True)

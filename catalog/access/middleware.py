@@ -26,6 +26,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.asgi import replay
 from catalog.errors import CatalogError
 
 from .model import ANONYMOUS, OPEN, SHARE_PREFIX, Principal
@@ -285,7 +286,7 @@ class AccessMiddleware:
             await response(scope, receive, send)
             return
         send = _private_when_credentialed(send) if credentials_of(scope) else _vary(send)
-        await self.app(scope, self._replay(state.pop("_body", None), receive), send)
+        await self.app(scope, replay(state.pop("_body", None), receive), send)
 
     async def _check(self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any],
                      method: str, path: str) -> None:
@@ -324,21 +325,6 @@ class AccessMiddleware:
             return self.access.store.readable(principal, search_id=search_id)
 
         state["readable"] = await anyio.to_thread.run_sync(decide)
-
-    @staticmethod
-    def _replay(body: bytes | None, receive: Receive) -> Receive:
-        if body is None:
-            return receive
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
 
 
 def _vary(send: Send) -> Send:
