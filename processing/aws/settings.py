@@ -70,6 +70,11 @@ class AwsProcessingSettings(BaseSettings):
         default="stacworks-",
         description="Prefix of task definition families and state machine names.",
     )
+    image_registry: str | None = Field(
+        default=None,
+        description="Registry of image names without a host (stacworks/algorithms:1.0.0), "
+                    "e.g. the account's ECR: 123456789012.dkr.ecr.us-east-1.amazonaws.com.",
+    )
     ephemeral_storage_gib: int = Field(
         default=21, ge=21, le=200,
         description="Task ephemeral storage (GiB) unless an algorithm asks for more.",

@@ -22,6 +22,7 @@ __all__ = [
     "TaskDefinitions",
     "check_fargate_size",
     "container_image",
+    "has_registry",
     "task_definition_input",
 ]
 
@@ -55,16 +56,28 @@ def check_fargate_size(cpu: int, memory: int) -> None:
                                      f"Fargate; valid memory values (MiB): {listed}")
 
 
-def container_image(spec: AlgorithmSpec) -> str:
-    """The image reference ECS pulls: pinned to the digest when one is recorded."""
+def has_registry(image: str) -> bool:
+    """Whether ``image`` names its registry host (Docker's rule: a first path component with a
+    dot or a port, or ``localhost``)."""
+    first, slash, _ = image.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+def container_image(spec: AlgorithmSpec, registry: str | None = None) -> str:
+    """The image reference ECS pulls: pinned to the digest when one is recorded, and a name
+    without a registry host (``stacworks/algorithms:1.0.0``, what ``algorithms/*.yaml`` and the
+    Docker runner use) in ``registry`` (the account's ECR) when one is set."""
     if not spec.image:
         raise InvalidInput("image", f"algorithm {spec.name} {spec.version} has no container "
                                     "image; the aws back end runs images on Fargate")
+    image = spec.image
     if spec.image_digest:  # repository@digest: the tag would only be ignored
-        head, _, last = spec.image.split("@")[0].rpartition("/")
+        head, _, last = image.split("@")[0].rpartition("/")
         repository = f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
-        return f"{repository}@{spec.image_digest}"
-    return spec.image
+        image = f"{repository}@{spec.image_digest}"
+    if registry and not has_registry(image):
+        image = f"{registry.rstrip('/')}/{image}"
+    return image
 
 
 def _ephemeral_gib(spec: AlgorithmSpec, settings: AwsProcessingSettings) -> int:
@@ -76,7 +89,7 @@ def task_definition_input(spec: AlgorithmSpec, settings: AwsProcessingSettings) 
     check_fargate_size(spec.cpu, spec.memory)
     container: dict[str, Any] = {
         "name": spec.name,
-        "image": container_image(spec),
+        "image": container_image(spec, settings.image_registry),
         "essential": True,
         "memory": spec.memory,  # container-level too: moto needs it, ECS accepts it
         "environment": [

@@ -91,7 +91,8 @@ def algorithms_image(base_image: str) -> str:
     """The example algorithms' image (algorithms/build-image.sh), tagged by its sources."""
     digest = hashlib.sha256(base_image.encode())
     for path in sorted((ROOT / "algorithms").glob("*.py")) + [
-            ROOT / "algorithms" / "Dockerfile", ROOT / "requirements.lock"]:
+            ROOT / "algorithms" / "Dockerfile", ROOT / "algorithms" / "build-image.sh",
+            ROOT / "processing" / "aws" / "task_entry.py", ROOT / "requirements.lock"]:
         digest.update(path.read_bytes())
     tag = f"stacworks-test/algorithms:{digest.hexdigest()[:12]}"
     if not _has_image(tag):

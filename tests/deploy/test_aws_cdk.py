@@ -412,7 +412,11 @@ def test_a_task_definition_per_algorithm(synth: Synth) -> None:
     for spec in specs:
         container = _container(synth, spec.name)
         assert container["Name"] == spec.name  # ContainerOverrides name it (task contract)
-        assert container["Image"] == spec.image
+        # stacworks/algorithms:1.0.0 → this account's ECR repository of that name
+        assert container["Image"] == {"Fn::Join": ["", [
+            {"Ref": "AWS::AccountId"}, ".dkr.ecr.", {"Ref": "AWS::Region"}, ".",
+            {"Ref": "AWS::URLSuffix"}, f"/{spec.image}"]]}
+        assert spec.image.startswith("stacworks/algorithms:")  # the repository the app creates
         assert container["Command"] == spec.command
         assert container["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == spec.name
         td = next(
@@ -432,6 +436,19 @@ def test_a_task_definition_per_algorithm(synth: Synth) -> None:
             for e in request["containerDefinitions"][0]["environment"]
         ]
         assert container["Memory"] == request["containerDefinitions"][0]["memory"]
+
+
+def test_an_image_outside_the_apps_repositories_fails_the_synth() -> None:
+    from stacworks_cdk.algorithms import check_repositories
+
+    from processing.algorithms import load_algorithm_file
+
+    ndvi = load_algorithm_file(ROOT / "algorithms" / "ndvi.yaml")
+    check_repositories([ndvi], ["stacworks/algorithms"])
+    check_repositories([ndvi.model_copy(update={"image": "ghcr.io/x/ndvi:1"})], [])  # full URI
+    with pytest.raises(ValueError, match="image 'acme/ndvi:1' names no registry"):
+        check_repositories([ndvi.model_copy(update={"image": "acme/ndvi:1"})],
+                           ["stacworks/algorithms"])
 
 
 def test_migration_handler_runs_and_awaits_the_task_on_moto(

@@ -120,7 +120,7 @@ def test_ndvi_outputs_in_catalog_with_provenance(
             props["stacworks:workflow"]["id"] == WORKFLOW_ID)
         assert props["stacworks:execution"] == job_id
         assert props["stacworks:parameters"] == {"mask_clouds": True}
-        assert props["stacworks:algorithm"]["image"] == "ghcr.io/stacworks/algorithms-ndvi:1.0.0"
+        assert props["stacworks:algorithm"]["image"] == "stacworks/algorithms:1.0.0"
         derived = [link["href"] for link in item["links"] if link["rel"] == "derived_from"]
         assert len(derived) == 1
         by_input[derived[0].rsplit("/", 1)[1]] = item

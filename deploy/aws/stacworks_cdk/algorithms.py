@@ -18,9 +18,16 @@ from constructs import Construct
 
 from processing.algorithms import AlgorithmSpec, load_algorithm_file
 from processing.aws.settings import AwsProcessingSettings
-from processing.aws.taskdefs import task_definition_input
+from processing.aws.taskdefs import has_registry, task_definition_input
+from processing.containers import parse_image_ref
 
-__all__ = ["AlgorithmTasks", "algorithm_files", "cloudformation_properties", "load_algorithms"]
+__all__ = [
+    "AlgorithmTasks",
+    "algorithm_files",
+    "check_repositories",
+    "cloudformation_properties",
+    "load_algorithms",
+]
 
 
 def algorithm_files(folder: Path) -> list[Path]:
@@ -31,6 +38,20 @@ def algorithm_files(folder: Path) -> list[Path]:
 def load_algorithms(folder: Path) -> list[AlgorithmSpec]:
     """Every algorithm in ``folder`` that has a container image (local-only ones are skipped)."""
     return [spec for spec in map(load_algorithm_file, algorithm_files(folder)) if spec.image]
+
+
+def check_repositories(specs: list[AlgorithmSpec], repositories: list[str]) -> None:
+    """Refuse (at synth) an algorithm whose image has no registry host and is not in one of
+    ``repositories`` (this app's ECR): it would resolve to an ECR repository that does not
+    exist, or that the algorithms' execution role may not pull from."""
+    for spec in specs:
+        if spec.image is None or has_registry(spec.image):
+            continue
+        if parse_image_ref(spec.image).name not in repositories:
+            raise ValueError(
+                f"algorithm {spec.name}: image {spec.image!r} names no registry, so it resolves "
+                f"to this account's ECR, but this app creates only {', '.join(repositories)}; "
+                "push it there, or write the image's full registry URI")
 
 
 def cloudformation_properties(request: Any, *, verbatim: bool = False) -> Any:
@@ -78,6 +99,7 @@ def deploy_settings(
     name_prefix: str,
     task_role_arn: str,
     execution_role_arn: str,
+    image_registry: str,
 ) -> AwsProcessingSettings:
     """The back end's settings with CloudFormation tokens for values known only at deploy.
 
@@ -90,4 +112,5 @@ def deploy_settings(
         name_prefix=name_prefix,
         task_role_arn=task_role_arn,
         execution_role_arn=execution_role_arn,
+        image_registry=image_registry,
     )

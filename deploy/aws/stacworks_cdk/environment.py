@@ -75,6 +75,8 @@ class PlatformEnvironment:
     state_machine_role_arn: str
     algorithm_log_group: str
     family_prefix: str
+    #: The account's ECR registry: image names without a host resolve there.
+    image_registry: str
 
     def common(self) -> dict[str, str]:
         """For the platform service, the ingest worker and the migration task."""
@@ -113,4 +115,5 @@ class PlatformEnvironment:
             "STACWORKS_PROCESSING_AWS_LOG_GROUP": self.algorithm_log_group,
             "STACWORKS_PROCESSING_AWS_WORK_PREFIX": self.layout.work,
             "STACWORKS_PROCESSING_AWS_NAME_PREFIX": self.family_prefix,
+            "STACWORKS_PROCESSING_AWS_IMAGE_REGISTRY": self.image_registry,
         }

@@ -28,7 +28,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacworks_cdk.algorithms import AlgorithmTasks, deploy_settings, load_algorithms
+from stacworks_cdk.algorithms import (
+    AlgorithmTasks,
+    check_repositories,
+    deploy_settings,
+    load_algorithms,
+)
 from stacworks_cdk.config import REPO_ROOT, DeployConfig
 from stacworks_cdk.environment import (
     DB_SECRET_FIELDS,
@@ -441,6 +446,9 @@ class PlatformStack(Stack):
         )
         platform_role.add_to_policy(_pass_role([state_machine_role], "states.amazonaws.com"))
 
+        # Image names without a registry host (algorithms/*.yaml: stacworks/algorithms:1.0.0)
+        # resolve to this account's ECR, at synth and when the platform registers algorithms.
+        ecr_registry = f"{Aws.ACCOUNT_ID}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}"
         env = PlatformEnvironment(
             region=Aws.REGION,
             layout=layout,
@@ -452,6 +460,7 @@ class PlatformStack(Stack):
             state_machine_role_arn=state_machine_role.role_arn,
             algorithm_log_group=algorithm_logs.log_group_name,
             family_prefix=family_prefix,
+            image_registry=ecr_registry,
         )
         image = ecs.ContainerImage.from_ecr_repository(
             platform_repository, tag=image_tag.value_as_string
@@ -628,16 +637,19 @@ class PlatformStack(Stack):
         self.worker_service.node.add_dependency(migrations)
 
         # -- algorithms: a task definition per algorithm file ---------------------------------
+        algorithm_specs = load_algorithms(REPO_ROOT / config.algorithms_dir)
+        check_repositories(algorithm_specs, [f"{config.prefix}/algorithms"])
         self.algorithms = AlgorithmTasks(
             self,
             "Algorithms",
-            specs=load_algorithms(REPO_ROOT / config.algorithms_dir),
+            specs=algorithm_specs,
             settings=deploy_settings(
                 region=Aws.REGION,
                 log_group=algorithm_logs.log_group_name,
                 name_prefix=family_prefix,
                 task_role_arn=algorithm_role.role_arn,
                 execution_role_arn=algorithm_execution.role_arn,
+                image_registry=ecr_registry,
             ),
         )
 

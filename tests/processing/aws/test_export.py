@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from processing.algorithms import load_algorithm_file
+from processing.algorithms import AlgorithmSpec, load_algorithm_file
 from processing.asl import validate
 from processing.aws.asl import MAP_INDEX_KEY, to_aws
 from processing.aws.settings import AwsProcessingSettings
@@ -171,8 +171,26 @@ def test_task_definition_request() -> None:
     assert task_definition_input(bigger, SETTINGS)["ephemeralStorage"] == {"sizeInGiB": 100}
     digest = "sha256:" + "ab" * 32
     pinned = task_definition_input(NDVI.model_copy(update={"image_digest": digest}), SETTINGS)
-    assert pinned["containerDefinitions"][0]["image"] == (
-        f"ghcr.io/stacworks/algorithms-ndvi@{digest}")
+    assert pinned["containerDefinitions"][0]["image"] == f"stacworks/algorithms@{digest}"
+
+
+def test_image_names_without_a_registry_resolve_to_the_configured_one() -> None:
+    """``algorithms/*.yaml`` name ``stacworks/algorithms:1.0.0`` (the Docker runner's local
+    tag); on AWS the same name is the account's ECR repository; full URIs stay as they are."""
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    settings = SETTINGS.model_copy(update={"image_registry": ecr})
+
+    def image(spec: AlgorithmSpec) -> str:
+        return str(task_definition_input(spec, settings)["containerDefinitions"][0]["image"])
+
+    assert NDVI.image == "stacworks/algorithms:1.0.0"
+    assert image(NDVI) == f"{ecr}/stacworks/algorithms:1.0.0"
+    digest = "sha256:" + "cd" * 32
+    assert image(NDVI.model_copy(update={"image_digest": digest})) == (
+        f"{ecr}/stacworks/algorithms@{digest}")
+    for full in ("ghcr.io/acme/ndvi:2", "localhost:5000/ndvi:1", "localhost/ndvi",
+                 f"{ecr}/other:1"):
+        assert image(NDVI.model_copy(update={"image": full})) == full
 
 
 def test_fargate_sizes_are_checked_with_the_valid_memory_listed() -> None:
