@@ -478,13 +478,23 @@ class ExecutionManager:
         with self._lock:
             handle = self._handles.get(execution_id)
         if row["status"] == "accepted" and row["owner"] is None:  # queued: it never starts
-            self._finish(execution_id, "dismissed", cause="cancelled")
+            self._dismiss(execution_id)
             if handle is not None:
                 handle.cancel.set()
-        elif handle is not None:
+            return self.executions.get(execution_id)
+        self._stop_running(execution_id, row)
+        if handle is not None:
             handle.cancel.set()
             handle.done.wait(wait)
         return self.executions.get(execution_id)
+
+    def _dismiss(self, execution_id: str) -> None:
+        """Record a queued job as dismissed (it never started)."""
+        self._finish(execution_id, "dismissed", cause="cancelled")
+
+    def _stop_running(self, execution_id: str, row: Mapping[str, Any]) -> None:
+        """Stop what runs the job outside this process; here the task processes are children
+        that the handle's cancel event stops, so there is nothing more to do."""
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -127,6 +127,19 @@ class EcsTask:
         return self.task_arn.rsplit("/", 1)[-1] if self.task_arn else None
 
 
+def _describe(task: EcsTask, described: Mapping[str, Any], when: datetime | None,
+              no_code: int | None) -> None:
+    """Take what an ECS task description (a .sync Task's output or failure cause) tells:
+    ARN, times and the first container's exit code (``no_code`` when none reported one)."""
+    task.description = dict(described)
+    task.task_arn = described.get("TaskArn") or task.task_arn
+    task.started_at = parse_time(described.get("StartedAt")) or task.started_at
+    task.stopped_at = parse_time(described.get("StoppedAt")) or when
+    codes = [c.get("ExitCode") for c in described.get("Containers") or []
+             if c.get("ExitCode") is not None]
+    task.exit_code = int(codes[0]) if codes else no_code
+
+
 @dataclass
 class _Thread:
     state_name: str | None
@@ -205,26 +218,13 @@ class HistoryReader:
             task.started_at = task.started_at or when
         elif kind == "TaskSucceeded":
             output = _json(details.get("output")) or {}
-            described = output if isinstance(output, Mapping) else {}
-            task.description = dict(described)
-            task.task_arn = described.get("TaskArn") or task.task_arn
-            task.started_at = parse_time(described.get("StartedAt")) or task.started_at
-            task.stopped_at = parse_time(described.get("StoppedAt")) or when
-            codes = [c.get("ExitCode") for c in described.get("Containers") or []
-                     if c.get("ExitCode") is not None]
-            task.exit_code = int(codes[0]) if codes else 0
+            _describe(task, output if isinstance(output, Mapping) else {}, when, no_code=0)
             task.status = "succeeded" if not task.exit_code else "failed"
             ended.append(task)
         elif kind in ("TaskFailed", "TaskTimedOut", "TaskSubmitFailed", "TaskStartFailed"):
             cause = _json(details.get("cause"))
             if isinstance(cause, Mapping):  # .sync failures carry the task description
-                task.description = dict(cause)
-                task.task_arn = cause.get("TaskArn") or task.task_arn
-                task.started_at = parse_time(cause.get("StartedAt")) or task.started_at
-                task.stopped_at = parse_time(cause.get("StoppedAt")) or when
-                codes = [c.get("ExitCode") for c in cause.get("Containers") or []
-                         if c.get("ExitCode") is not None]
-                task.exit_code = int(codes[0]) if codes else None
+                _describe(task, cause, when, no_code=None)
             else:
                 task.stopped_at = when
             task.status = "failed"

@@ -30,7 +30,7 @@ from processing.costs import task_cost
 from processing.db import Database
 from processing.errors import ProcessingError
 from processing.executions import ALGORITHM_PREFIX, ExecutionManager, _Handle
-from processing.journal import FINISHED, LogLine, job_status
+from processing.journal import LogLine, job_status
 from processing.outputs import Provenance
 from processing.settings import ProcessingSettings
 
@@ -386,24 +386,17 @@ class AwsExecutionManager(ExecutionManager):
 
     # -- control -------------------------------------------------------------------------------
 
-    def cancel(self, execution_id: str, wait: float = 15.0) -> dict[str, Any]:
-        """Dismiss a job: StopExecution, then wait for the follower to record the abort."""
-        row = self.executions.request_cancel(execution_id)
-        if row["status"] in FINISHED:
-            return row
-        with self._lock:
-            handle = self._handles.get(execution_id)
-        if row["status"] == "accepted" and row["owner"] is None:
-            self.executions.finish(execution_id, "dismissed", cause="cancelled")
-            if handle is not None:
-                handle.cancel.set()
-            return self.executions.get(execution_id)
+    # ``cancel`` (inherited) dismisses a queued job, or stops a running one through these
+    # hooks and then waits for the follower to record the abort.
+
+    def _dismiss(self, execution_id: str) -> None:
+        """Record a queued job as dismissed; there is no local staging to remove."""
+        self.executions.finish(execution_id, "dismissed", cause="cancelled")
+
+    def _stop_running(self, execution_id: str, row: Mapping[str, Any]) -> None:
+        """StopExecution on Step Functions; a failure is logged and the follower goes on."""
         try:
             machine = self.deploy(row["process_id"], row["definition"])
             self._stop_execution(self.execution_arn(machine, execution_id))
         except (BotoCoreError, ClientError, ProcessingError) as exc:
             log.warning("cannot stop %s: %s", execution_id, exc)
-        if handle is not None:
-            handle.cancel.set()
-            handle.done.wait(wait)
-        return self.executions.get(execution_id)
