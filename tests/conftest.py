@@ -19,6 +19,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def env_no_db(tmp_path: Path) -> dict[str, str]:
+    """An environment with no database at all: commands that need none must not try one."""
+    env = {**os.environ, "STACWORKS_HOME": str(tmp_path / "nothing-here"),
+           "STACWORKS_DB_PORT": "1"}
+    env.pop("STACWORKS_DATABASE_URL", None)
+    return env
+
+
 from collections.abc import Iterator  # noqa: E402
 
 from tests.harness import private_catalog, serve, stacworks  # noqa: E402

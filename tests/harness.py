@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,30 +70,63 @@ def wait_http(url: str, timeout: float = 60, proc: subprocess.Popen[bytes] | Non
     raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Terminate ``proc`` if it still runs; kill it if it does not exit within ``timeout``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def serve_process(
+    env: dict[str, str],
+    *args: str,
+    log: Path | None = None,
+    timeout: float = 60,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`stacworks serve [args]` on a free port; yields (base URL, process) once ``/healthz``
+    answers (the root app answers it whatever is served); stops it afterwards. The test may
+    kill the process itself."""
+    port = free_port()
+    with open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
+        proc = subprocess.Popen(
+            [str(BIN / "stacworks"), "serve", *args, "--port", str(port)],
+            env=env, stdout=out, stderr=out, cwd=ROOT, preexec_fn=preexec_fn,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz", timeout=timeout, proc=proc)
+        yield base, proc
+    finally:
+        stop(proc)
+
+
 @contextmanager
 def serve(env: dict[str, str], *args: str, log: Path | None = None) -> Iterator[str]:
     """`stacworks serve [args]` on a free port; yields the base URL; stops it afterwards."""
-    port = free_port()
-    logf = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(BIN / "stacworks"), "serve", *args, "--port", str(port)],
-        env=env,
-        stdout=logf,
-        stderr=logf,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/healthz", proc=proc)  # the root app answers it whatever is served
+    with serve_process(env, *args, log=log) as (base, _):
         yield base
-    finally:
-        proc.terminate()
+
+
+def wait_moto(endpoint: str, proc: subprocess.Popen[bytes], timeout: float = 30,
+              log: Path | None = None) -> None:
+    """Wait until a moto server at ``endpoint`` answers; fail (with its log) if it exits."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if log:
-            logf.close()  # type: ignore[union-attr]
+            httpx.get(f"{endpoint}/moto-api/", timeout=1)
+            return
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                detail = f": {log.read_text()}" if log else ""
+                raise RuntimeError(f"moto_server did not start{detail}") from None
+            time.sleep(0.1)
 
 
 def remove_tree(path: Path) -> None:
@@ -111,23 +145,10 @@ def moto_server() -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+        wait_moto(endpoint, proc)
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 @contextmanager

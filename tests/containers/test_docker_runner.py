@@ -8,7 +8,6 @@ image builds and runs through the runner."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +33,8 @@ def _task(name: str, parameters: str = "{}") -> dict[str, Any]:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "STACWORKS_HOME": str(tmp_path / "nothing-here"),
-           "STACWORKS_DB_PORT": "1"}
-    env.pop("STACWORKS_DATABASE_URL", None)
-    return env
+def env(env_no_db: dict[str, str]) -> dict[str, str]:
+    return env_no_db
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import BIN, ROOT, free_port, wait_http
+from tests.harness import serve_process
 
 GiB = 1024**3
 #: Address space the server may map: its idle map (~1.3 GiB: GDAL, numpy, threads) plus room.
@@ -60,21 +60,7 @@ def capped_serve(env: dict[str, str], log: Path, *args: str,
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
-    port = free_port()
     env = {**env, "MALLOC_ARENA_MAX": "2"}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "stacworks"), "serve", *args, "--port", str(port)],
-            env=env, stdout=out, stderr=out, cwd=ROOT, preexec_fn=limit,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/healthz", timeout=180, proc=proc)  # slow on a busy machine
+    # The timeout allows for a slow start on a busy machine.
+    with serve_process(env, *args, log=log, timeout=180, preexec_fn=limit) as (base, proc):
         yield Capped(base=base, proc=proc, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

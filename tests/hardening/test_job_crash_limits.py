@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import BIN, ROOT, free_port, wait_http
+from tests.harness import serve_process
 from tests.processing.jobs_fixtures import (
     ProcessingData,
     register_algorithm,
@@ -33,23 +33,8 @@ KILLER = ('echo leftover > leftover.txt; echo "$PWD" >> "$MARKER"; sleep 0.3; '
 @contextmanager
 def own_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`stacworks serve processes` (the jobs API and its executor alone: a quicker start)."""
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "stacworks"), "serve", "processes", "--port", str(port)],
-            env=env, stdout=out, stderr=out, cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{base}/healthz", proc=proc, timeout=90)
-            yield base, proc
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    with serve_process(env, "processes", log=log, timeout=90) as running:
+        yield running
 
 
 def test_job_whose_task_kills_the_server_fails_after_max_crashed_runs(

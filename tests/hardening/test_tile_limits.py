@@ -14,7 +14,6 @@ import json
 import os
 import resource
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 
 from objectstore import LocalStore, asset_key
-from tests.harness import BIN, ROOT, free_port, stacworks, wait_http
+from tests.harness import serve_process, stacworks
 from tests.samples import COG_TYPE, S2_DIR, bbox_item
 
 pytestmark = pytest.mark.slow  # real servers and workers, end to end
@@ -105,25 +104,9 @@ def _cap_memory() -> None:
 @contextmanager
 def capped_server(env: dict[str, str], log: Path, **settings: str) -> Iterator[tuple[str, int]]:
     """`stacworks serve tiles` under :data:`MEMORY_CAP`; yields (base URL, pid)."""
-    port = free_port()
     env = {**env, **{f"STACWORKS_TILES_{k.upper()}": v for k, v in settings.items()}}
-    with open(log, "ab") as logf:
-        proc = subprocess.Popen(
-            [str(BIN / "stacworks"), "serve", "tiles", "--port", str(port)],
-            env=env, stdout=logf, stderr=logf, cwd=ROOT, preexec_fn=_cap_memory,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{base}/healthz", proc=proc, timeout=90)
-            yield base, proc.pid
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    with serve_process(env, "tiles", log=log, timeout=90, preexec_fn=_cap_memory) as (base, proc):
+        yield base, proc.pid
 
 
 def peak_rss(pid: int) -> int:

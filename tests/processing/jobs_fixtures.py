@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from objectstore import LocalStore, ObjectStore, asset_key
-from tests.harness import BIN, ROOT, free_port, stacworks, wait_http
+from tests.harness import ROOT, serve_process, stacworks
 from tests.samples import COG_TYPE, bbox_item, stored_s2_item
 
 DATA = ROOT.parent / "shared" / "data"
@@ -187,26 +187,8 @@ def alive(pid: int) -> bool:
 @contextmanager
 def own_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`stacworks serve` that the test may kill (yields the base URL and the process)."""
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "stacworks"), "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=out,
-            cwd=ROOT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{base}/healthz", proc=proc, timeout=90)
-            yield base, proc
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    with serve_process(env, log=log, timeout=90) as running:
+        yield running
 
 
 def shell_algorithm(name: str, script: str, **extra: Any) -> dict[str, Any]:

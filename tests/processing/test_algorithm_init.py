@@ -4,7 +4,6 @@ actionlint, its algorithm.yaml registers (with an image reference and digest).""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,14 +16,6 @@ from tests.harness import stacworks
 
 ACTIONLINT = Path(sys.executable).parent / "actionlint"
 DIGEST = "sha256:" + "ab" * 32
-
-
-@pytest.fixture
-def env_no_db(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "STACWORKS_HOME": str(tmp_path / "nothing-here"),
-           "STACWORKS_DB_PORT": "1"}
-    env.pop("STACWORKS_DATABASE_URL", None)
-    return env
 
 
 def _init(tmp_path: Path, env: dict[str, str], language: str) -> Path:

@@ -8,7 +8,6 @@ with no database; the NDVI composite runs against the session catalog's real Sen
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,6 @@ from tests.processing.jobs_fixtures import ALGORITHMS, COPC, ProcessingData, sta
 
 EXAMPLES = ROOT / "examples" / "workflows"
 FILES = sorted(EXAMPLES.glob("*.json"))
-
-
-@pytest.fixture
-def env_no_db(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "STACWORKS_HOME": str(tmp_path / "nothing-here"),
-           "STACWORKS_DB_PORT": "1"}
-    env.pop("STACWORKS_DATABASE_URL", None)
-    return env
 
 
 def test_the_three_examples_are_there_and_documented() -> None:

@@ -24,17 +24,6 @@ CHOICE = {
 }
 
 
-@pytest.fixture
-def env_no_db(tmp_path: Path) -> dict[str, str]:
-    """An environment with no database at all: documents without tasks need none."""
-    import os
-
-    env = {**os.environ, "STACWORKS_HOME": str(tmp_path / "nothing-here"),
-           "STACWORKS_DB_PORT": "1"}
-    env.pop("STACWORKS_DATABASE_URL", None)
-    return env
-
-
 def test_validate_reports_state_and_field(tmp_path: Path, env_no_db: dict[str, str]) -> None:
     good = tmp_path / "good.json"
     good.write_text(json.dumps(CHOICE))

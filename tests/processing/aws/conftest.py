@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from processing.algorithms import load_algorithm_file, local_argv
-from tests.harness import free_port
+from tests.harness import free_port, stop, wait_moto
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -85,15 +84,7 @@ def moto_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAws]:
                                  "-H", "127.0.0.1", "-p", str(port)],
                                 env=env, cwd=ROOT, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not start: {log.read_text()}") from None
-                time.sleep(0.2)
+        wait_moto(endpoint, proc, timeout=60, log=log)
         httpx.post(f"{endpoint}/moto-api/config",
                    json={"stepfunctions": {"execute_state_machine": True}}).raise_for_status()
         aws = MotoAws(endpoint, "", "", f"aws-{uuid.uuid4().hex[:12]}", log)
@@ -109,9 +100,4 @@ def moto_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoAws]:
         aws.client("s3").create_bucket(Bucket=aws.bucket)
         yield MotoAws(endpoint, subnet, group, aws.bucket, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
