@@ -28,10 +28,10 @@ import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from psycopg_pool import ConnectionPool
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,7 +58,9 @@ from .middleware import (
 )
 from .policies import require_collection
 
-__all__ = ["ASSET_NOT_FOUND", "AssetsPolicy", "AssetsSettings", "create_assets_app"]
+__all__ = [
+    "ASSET_NOT_FOUND", "AssetsFactory", "AssetsPolicy", "AssetsSettings", "create_assets_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +195,122 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return etag in tags
 
 
+@dataclass
+class AssetsFactory:
+    """The download service as one object: creating it registers the routes on ``router``;
+    :meth:`create_app` serves them with the access middleware and the store's error mapping.
+
+    Seams:
+        items: where items are read (pgstac through a small pool; any object with ``get``).
+        store: the object store assets are served from (the allow-list of hrefs).
+        settings: ``STACWORKS_ASSETS_*``.
+        router: where the routes go; include it in another app to compose a service.
+    """
+
+    items: _Items
+    store: ObjectStore
+    settings: AssetsSettings
+    router: APIRouter = field(default_factory=APIRouter)
+
+    def __post_init__(self) -> None:
+        self.local = isinstance(self.store, LocalStore)
+        route = "/{collection}/{item_id}/{asset_key}"
+        responses: dict[int | str, dict[str, Any]] = {
+            200: {"description": "The asset's bytes (local store)."},
+            206: {"description": "A byte range of the asset (local store)."},
+            304: {"description": "Not modified (If-None-Match)."},
+            307: {"description": "Redirect to a presigned URL (S3)."},
+            404: {"description": "Not found, hidden, or not servable."},
+        }
+        summary = "Download an asset (a presigned redirect on S3, the file otherwise)"
+        # Two routes, not one api_route: each method needs its own OpenAPI operation id.
+        self.router.get(route, summary=summary, responses=responses,
+                        operation_id="downloadAsset")(self.download)
+        self.router.head(route, summary=summary, responses=responses,
+                         operation_id="headAsset")(self.download)
+
+    def resolve(self, request: Request, collection: str, item_id: str, asset_key: str
+                ) -> tuple[str, dict[str, Any], ObjectInfo]:
+        """(store key, asset, object info) or :class:`NotServable`."""
+        if any("\x00" in v for v in (collection, item_id, asset_key)):
+            raise NotServable("NUL in the path")
+        item = self.items.get(collection, item_id)
+        if item is None:
+            raise NotServable("no such item")
+        assets = item.get("assets")
+        asset = assets.get(asset_key) if isinstance(assets, dict) else None
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if not isinstance(href, str):
+            raise NotServable("no such asset")
+        key = self.store.key_for_href(href)
+        if key is None:
+            raise NotServable(f"href outside the store: {href!r}")
+        owner = key.split("/", 1)[0]
+        readable = readable_of(request)
+        if owner != collection and readable is not None and owner not in readable:
+            raise NotServable(f"href into a collection the caller cannot read: {owner!r}")
+        try:
+            info = self.store.stat(key)
+        except ObjectNotFound:
+            raise NotServable(f"no object at {key!r}") from None
+        return key, asset, info  # type: ignore[return-value]
+
+    def download(self, request: Request, collection: str, item_id: str, asset_key: str
+                 ) -> Response:
+        try:
+            key, asset, info = self.resolve(request, collection, item_id, asset_key)
+        except NotServable as exc:
+            log.info("asset %s/%s/%s not served: %s", collection, item_id, asset_key, exc.reason)
+            return not_found()
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:  # misconfiguration, refused credentials: logged, stable body
+            log.warning("asset %s/%s/%s: store error: %s", collection, item_id, asset_key, exc)
+            return JSONResponse({"code": "Error", "description": "Internal server error."},
+                                status_code=500)
+        url = None if self.local else self.store.download_url(key, self.settings.url_expires_s)
+        if url is not None:
+            # Per-request signature: never cached, never stored by a shared cache.
+            return Response(status_code=307, headers={"location": url,
+                                                      "cache-control": "no-store"})
+        headers = _download_headers(key, info)
+        if _etag_matches(request.headers.get("if-none-match"), headers["etag"]):
+            return Response(status_code=304, headers={k: headers[k]
+                                                      for k in ("etag", "cache-control")})
+        media_type = _media_type(asset, key)
+        if self.local:
+            return FileResponse(self.store.gdal_path(key), media_type=media_type,
+                                headers=headers)
+        return _stream(self.store, key, info, media_type, headers)
+
+    def create_app(self, access: Access) -> FastAPI:
+        """The service alone (``stacworks serve`` mounts it under ``/assets``)."""
+        items = self.items
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                items.close()
+
+        app = FastAPI(title="stacworks assets", description="Downloads of catalog assets.",
+                      openapi_url="/api", docs_url="/api.html", redoc_url=None,
+                      lifespan=lifespan)
+        app.add_exception_handler(StoreUnavailable, _unavailable)  # type: ignore[arg-type]
+        app.include_router(self.router)
+        # The one access middleware of this service, like every other service's.
+        app.add_middleware(AccessMiddleware, access=access, policy=AssetsPolicy())
+        return app
+
+
+async def _unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+    log.warning("asset download: store unavailable: %s", exc)
+    return JSONResponse({"code": "StoreUnavailable",
+                         "description": "The object store is unavailable; retry later."},
+                        status_code=503, headers={"Retry-After": "5"})
+
+
 def create_assets_app(
     dsn: str,
     access: Access,
@@ -201,7 +319,7 @@ def create_assets_app(
     settings: AssetsSettings | None = None,
     home: Any = None,
 ) -> FastAPI:
-    """Build the download service (mount it under ``/assets`` or serve it alone).
+    """Build the download service (see :class:`AssetsFactory`).
 
     Args:
         dsn: the catalog database.
@@ -213,94 +331,8 @@ def create_assets_app(
     cfg = settings or AssetsSettings()
     if store is None:
         store = store_from_settings(load_settings(home=home) if home is not None else None)
-    items = _Items(dsn, cfg.db_max_conn)
-    local = isinstance(store, LocalStore)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            items.close()
-
-    app = FastAPI(title="stacworks assets", description="Downloads of catalog assets.",
-                  openapi_url="/api", docs_url="/api.html", redoc_url=None, lifespan=lifespan)
-
-    @app.exception_handler(StoreUnavailable)
-    async def _unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        log.warning("asset download: store unavailable: %s", exc)
-        return JSONResponse({"code": "StoreUnavailable",
-                             "description": "The object store is unavailable; retry later."},
-                            status_code=503, headers={"Retry-After": "5"})
-
-    def resolve(request: Request, collection: str, item_id: str, asset_key: str
-                ) -> tuple[str, dict[str, Any], ObjectInfo]:
-        """(store key, asset, object info) or :class:`NotServable`."""
-        if any("\x00" in v for v in (collection, item_id, asset_key)):
-            raise NotServable("NUL in the path")
-        item = items.get(collection, item_id)
-        if item is None:
-            raise NotServable("no such item")
-        assets = item.get("assets")
-        asset = assets.get(asset_key) if isinstance(assets, dict) else None
-        href = asset.get("href") if isinstance(asset, dict) else None
-        if not isinstance(href, str):
-            raise NotServable("no such asset")
-        key = store.key_for_href(href)
-        if key is None:
-            raise NotServable(f"href outside the store: {href!r}")
-        owner = key.split("/", 1)[0]
-        readable = readable_of(request)
-        if owner != collection and readable is not None and owner not in readable:
-            raise NotServable(f"href into a collection the caller cannot read: {owner!r}")
-        try:
-            info = store.stat(key)
-        except ObjectNotFound:
-            raise NotServable(f"no object at {key!r}") from None
-        return key, asset, info  # type: ignore[return-value]
-
-    def download(request: Request, collection: str, item_id: str, asset_key: str) -> Response:
-        try:
-            key, asset, info = resolve(request, collection, item_id, asset_key)
-        except NotServable as exc:
-            log.info("asset %s/%s/%s not served: %s", collection, item_id, asset_key, exc.reason)
-            return not_found()
-        except StoreUnavailable:
-            raise
-        except StoreError as exc:  # misconfiguration, refused credentials: logged, stable body
-            log.warning("asset %s/%s/%s: store error: %s", collection, item_id, asset_key, exc)
-            return JSONResponse({"code": "Error", "description": "Internal server error."},
-                                status_code=500)
-        url = None if local else store.download_url(key, cfg.url_expires_s)
-        if url is not None:
-            # Per-request signature: never cached, never stored by a shared cache.
-            return Response(status_code=307, headers={"location": url,
-                                                      "cache-control": "no-store"})
-        headers = _download_headers(key, info)
-        if _etag_matches(request.headers.get("if-none-match"), headers["etag"]):
-            return Response(status_code=304, headers={k: headers[k]
-                                                      for k in ("etag", "cache-control")})
-        media_type = _media_type(asset, key)
-        if local:
-            return FileResponse(store.gdal_path(key), media_type=media_type, headers=headers)
-        return _stream(store, key, info, media_type, headers)
-
-    route = "/{collection}/{item_id}/{asset_key}"
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": "The asset's bytes (local store)."},
-        206: {"description": "A byte range of the asset (local store)."},
-        304: {"description": "Not modified (If-None-Match)."},
-        307: {"description": "Redirect to a presigned URL (S3)."},
-        404: {"description": "Not found, hidden, or not servable."},
-    }
-    summary = "Download an asset (a presigned redirect on S3, the file otherwise)"
-    # Two routes, not one api_route: each method needs its own OpenAPI operation id.
-    app.get(route, summary=summary, responses=responses, operation_id="downloadAsset")(download)
-    app.head(route, summary=summary, responses=responses, operation_id="headAsset")(download)
-
-    # The one access middleware of this service, like every other service's.
-    app.add_middleware(AccessMiddleware, access=access, policy=AssetsPolicy())
-    return app
+    factory = AssetsFactory(items=_Items(dsn, cfg.db_max_conn), store=store, settings=cfg)
+    return factory.create_app(access)
 
 
 def _stream(store: ObjectStore, key: str, info: ObjectInfo, media_type: str,
