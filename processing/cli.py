@@ -311,8 +311,13 @@ class WorkflowRegistryCommands(CommandGroup):
     """`stacworks workflow create|import|update|list|get|duplicate|delete|export|estimate`."""
 
     def workflows(self) -> Any:
+        from processing.settings import ProcessingSettings
         from processing.workflows import WorkflowStore
 
+        if ProcessingSettings().backend == "aws":  # versions become state machines
+            from processing.aws.backend import manager_from_environment
+
+            return manager_from_environment(self.database()).workflows
         return WorkflowStore(self.database())
 
     def register(self) -> None:

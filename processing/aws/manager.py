@@ -25,6 +25,7 @@ from processing.aws.history import EcsTask, HistoryReader
 from processing.aws.outputs import AwsOutputPublisher, aws_provenance
 from processing.aws.settings import AwsProcessingSettings
 from processing.aws.taskdefs import AwsAlgorithmRegistry, TaskDefinitions
+from processing.aws.workflows import AwsWorkflowStore
 from processing.contract import ENV_INPUT_ITEMS, ENV_PARAMETERS, CatalogItems, resolve_items
 from processing.costs import task_cost
 from processing.db import Database
@@ -82,6 +83,7 @@ class AwsExecutionManager(ExecutionManager):
         self.task_definitions = TaskDefinitions(self.clients)
         self.aws_algorithms = AwsAlgorithmRegistry(db, self.task_definitions)
         self.algorithms = self.aws_algorithms  # registering also registers the task definition
+        self.workflows = AwsWorkflowStore(db, self)  # storing a version deploys it
         self._deploy_lock = threading.Lock()
 
     # -- state machines ------------------------------------------------------------------------
@@ -104,19 +106,32 @@ class AwsExecutionManager(ExecutionManager):
         document = json.dumps(self.export(definition), indent=1, sort_keys=True)
         sfn = self.clients.sfn
         with self._deploy_lock:
-            for page in sfn.get_paginator("list_state_machines").paginate():
-                for machine in page["stateMachines"]:
-                    if machine["name"] == name:
-                        arn = str(machine["stateMachineArn"])
-                        current = sfn.describe_state_machine(stateMachineArn=arn)
-                        if current["definition"] != document:
-                            sfn.update_state_machine(stateMachineArn=arn, definition=document,
-                                                     roleArn=self.aws.state_machine_role_arn)
-                        return arn
+            arn = self._find_state_machine(name)
+            if arn is not None:
+                current = sfn.describe_state_machine(stateMachineArn=arn)
+                if current["definition"] != document:
+                    sfn.update_state_machine(stateMachineArn=arn, definition=document,
+                                             roleArn=self.aws.state_machine_role_arn)
+                return arn
             created = sfn.create_state_machine(name=name, definition=document,
                                                roleArn=self.aws.state_machine_role_arn,
                                                type="STANDARD")
         return str(created["stateMachineArn"])
+
+    def _find_state_machine(self, name: str) -> str | None:
+        for page in self.clients.sfn.get_paginator("list_state_machines").paginate():
+            for machine in page["stateMachines"]:
+                if machine["name"] == name:
+                    return str(machine["stateMachineArn"])
+        return None
+
+    def delete_state_machine(self, process_id: str) -> str | None:
+        """Delete the state machine of a process, if there is one; return its ARN."""
+        with self._deploy_lock:
+            arn = self._find_state_machine(self.state_machine_name(process_id))
+            if arn is not None:
+                self.clients.sfn.delete_state_machine(stateMachineArn=arn)
+        return arn
 
     @staticmethod
     def execution_arn(state_machine_arn: str, execution_id: str) -> str:

@@ -42,7 +42,17 @@ def test_register_and_export_for_aws(stacworks_env: dict[str, str], moto_aws: Mo
         "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Probe",
                           "States": {"Probe": task}}, "End": True}}}
     (tmp_path / "wf.json").write_text(json.dumps({"id": "aws-cli", "definition": definition}))
+    sfn = moto_aws.client("stepfunctions")
+
+    def machines() -> list[str]:
+        return [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+                if m["name"] == "stacworks-aws-cli"]
+
+    for arn_left in machines():  # a rerun on the same moto server
+        sfn.delete_state_machine(stateMachineArn=arn_left)
+    # Creating the workflow deploys it: the state machine exists before any job.
     stacworks("workflow", "create", str(tmp_path / "wf.json"), env=env)
+    (created,) = machines()
     done = stacworks("workflow", "export", "aws-cli", "--target", "aws", "--deploy", env=env)
     printed = json.loads(done.stdout)
 
@@ -58,10 +68,8 @@ def test_register_and_export_for_aws(stacworks_env: dict[str, str], moto_aws: Mo
                       output_root=f"s3://{moto_aws.bucket}/cat/_processing")
     assert printed == expected
     assert validate(printed).valid
-    sfn = moto_aws.client("stepfunctions")
-    (machine,) = [m for m in sfn.list_state_machines()["stateMachines"]
-                  if m["name"] == "stacworks-aws-cli"]
-    deployed = sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+    assert machines() == [created]  # --deploy again: the same machine, nothing new
+    deployed = sfn.describe_state_machine(stateMachineArn=created)
     assert json.loads(deployed["definition"]) == printed
     assert deployed["type"] == "STANDARD"
     assert deployed["roleArn"].endswith("role/states")
@@ -69,9 +77,20 @@ def test_register_and_export_for_aws(stacworks_env: dict[str, str], moto_aws: Mo
     local = json.loads(stacworks("workflow", "export", "aws-cli", env=env).stdout)
     assert local == definition
 
+    # Updating deploys the new version; deleting deletes the state machine.
+    wait = {"Type": "Wait", "Seconds": 1, "Next": "Each"}
+    changed = {"StartAt": "Pause", "States": {"Pause": wait, **definition["States"]}}
+    (tmp_path / "wf2.json").write_text(json.dumps({"id": "aws-cli", "definition": changed}))
+    stacworks("workflow", "update", "aws-cli", str(tmp_path / "wf2.json"), env=env)
+    updated = json.loads(sfn.describe_state_machine(stateMachineArn=created)["definition"])
+    assert updated["States"]["Pause"] == wait
+    assert updated["States"]["Each"] == printed["States"]["Each"]
+    stacworks("workflow", "delete", "aws-cli", env=env)
+    assert machines() == []
+
     no_s3 = {k: v for k, v in env.items() if not k.startswith("STACWORKS_S3_")}
     no_s3["STACWORKS_STORE"] = "local"
-    refused = stacworks("workflow", "export", "aws-cli", "--target", "aws", env=no_s3,
+    refused = stacworks("workflow", "create", str(tmp_path / "wf.json"), env=no_s3,
                         check=False)
     assert refused.returncode == 1
     assert "needs an S3 object store" in refused.stderr

@@ -21,6 +21,7 @@ from processing.aws.manager import AwsBackendError, AwsExecutionManager
 from processing.aws.settings import AwsProcessingSettings
 from processing.costs import task_cost
 from processing.db import Database
+from processing.errors import AlgorithmNotFound, WorkflowNotFound
 from processing.journal import FINISHED
 from processing.settings import ProcessingSettings
 from processing.workflows import WorkflowSpec
@@ -151,6 +152,25 @@ def test_registering_an_algorithm_registers_its_task_definition(
                                                           status="ACTIVE")
     assert ref.arn in active["taskDefinitionArns"]
     assert len([a for a in active["taskDefinitionArns"] if "probe" in a]) == 1
+
+
+def test_storing_a_workflow_deploys_it(manager: AwsExecutionManager,
+                                      moto_aws: MotoAws) -> None:
+    sfn = moto_aws.client("stepfunctions")
+    name = manager.state_machine_name("aws-each")
+    (machine,) = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+                  if m["name"] == name]  # created with the workflow, before any job
+    deployed = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
+    assert deployed == manager.export(EACH.definition)
+    # A task naming no registered algorithm: refused before anything is stored or deployed.
+    unknown = probe_task()
+    unknown["Parameters"]["TaskDefinition"] = "stacworks-nothing-here"
+    bad = WorkflowSpec(id="aws-unknown", definition={"StartAt": "T", "States": {"T": unknown}})
+    with pytest.raises(AlgorithmNotFound):
+        manager.workflows.create(bad)
+    with pytest.raises(WorkflowNotFound):
+        manager.workflows.get("aws-unknown")
+    assert manager.delete_state_machine("aws-unknown") is None
 
 
 def test_map_runs_one_fargate_task_per_item(manager: AwsExecutionManager,
