@@ -33,6 +33,7 @@ from catalog.validation import storable_input
 from objectstore import ObjectStore, store_from_settings
 from objectstore.settings import StoreSettings, load_settings
 from processing.algorithms import AlgorithmRegistry, AlgorithmSpec, algorithm_from_document
+from processing.asl import ValidationIssue, validate
 from processing.db import Database
 from processing.errors import (
     STATUS_CODES,
@@ -167,6 +168,7 @@ def jobs_policy(manager: ExecutionBackend) -> RoleGate:
         rules=[
             ("POST", r"^/processes/[^/]+/execution$", "editor"),
             ("POST,PUT,PATCH,DELETE", r"^/algorithms", "admin"),  # an algorithm runs commands
+            ("POST", r"^/workflows/validate$", "viewer"),  # checks a document, stores nothing
             ("POST,PUT,PATCH,DELETE", r"^/workflows", "editor"),
         ],
         default="viewer",
@@ -544,6 +546,11 @@ def _owner_id(request: Request) -> str | None:
     return None if principal.unrestricted else principal.id
 
 
+def _issue(issue: ValidationIssue) -> dict[str, Any]:
+    return {"code": issue.code, "message": issue.message, "state": issue.state,
+            "field": issue.field, "pointer": issue.pointer}
+
+
 @dataclass
 class WorkflowsRouter(ResourceRouter):
     """``/workflows``: versioned ASL workflows; shared for reading, changed by owner or admin."""
@@ -579,6 +586,19 @@ class WorkflowsRouter(ResourceRouter):
                             id: str) -> dict[str, Any]:  # noqa: A002
             spec = workflow_from_document(body, workflow_id=id)
             return doc(workflows.create(spec, _owner_id(request)))
+
+        @self.router.post("/workflows/validate")
+        def validate_workflow(body: WorkflowDocument) -> dict[str, Any]:
+            """Every problem of an ASL document (or of a workflow's ``definition``), each naming
+            its state, field and JSON pointer: what the workflow builder shows on its nodes.
+            Nothing is stored; an invalid document is a 200 with ``valid: false``."""
+            definition = body.get("definition", body) if "StartAt" not in body else body
+            if not isinstance(definition, dict):
+                raise InvalidInput("definition", "an ASL document is a JSON object")
+            result = validate(definition)
+            return {"valid": result.valid,
+                    "errors": [_issue(i) for i in result.errors],
+                    "warnings": [_issue(i) for i in result.warnings]}
 
         @self.router.get("/workflows/{workflow_id}")
         def get_workflow(workflow_id: str, version: WorkflowVersion = None) -> dict[str, Any]:

@@ -63,3 +63,16 @@ def test_algorithms_and_estimate(api: httpx.Client) -> None:
     assert abs(estimate["cost_usd"] - 4 * each) < 1e-6
     assert api.delete("/algorithms/api-echo").status_code == 204
     assert api.get("/algorithms/api-echo").status_code == 404
+
+
+def test_validate_names_every_problem_on_its_state(api: httpx.Client) -> None:
+    """What the workflow builder shows on its nodes: every issue, nothing stored."""
+    ok = api.post("/workflows/validate", json=CHOICE)
+    assert ok.status_code == 200 and ok.json()["valid"] is True, ok.text
+    broken = {**CHOICE, "States": {**CHOICE["States"], "Stop": {"Type": "Succeed",
+                                                                "Next": CHOICE["StartAt"]}}}
+    found = api.post("/workflows/validate", json={"definition": broken}).json()
+    assert found["valid"] is False
+    assert {"Stop"} <= {e["state"] for e in found["errors"]}
+    assert all(e["code"] and e["message"] for e in found["errors"])
+    assert api.get("/workflows/validate").status_code == 404  # no workflow is called that
