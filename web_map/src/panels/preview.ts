@@ -4,6 +4,7 @@ import type { App } from "../app";
 import type { StacItem } from "../api/stac";
 import { itemTileParams } from "../api/tiles";
 import type { MapLayer } from "../map/layers";
+import { copcAsset } from "../pointcloud/asset";
 import { fitBbox } from "../map/mapview";
 import { itemKey } from "../state/selection";
 import { day, h, panel } from "../ui/dom";
@@ -41,6 +42,13 @@ export function itemLayer(app: App, item: StacItem, id = itemLayerId(item.collec
   };
 }
 
+/** The 3D view of a COPC asset over the map (three.js and copc.js load on first use). */
+function open3d(app: App, title: string, url: string): void {
+  import("../pointcloud/view")
+    .then(({ openPointCloud }) => openPointCloud(document.querySelector<HTMLElement>(".map-wrap")!, { url, title }))
+    .catch((e: Error) => app.status(`The 3D view could not be opened: ${e.message}`, "error"));
+}
+
 export class PreviewPanel {
   private root: HTMLDetailsElement;
   private body: HTMLDivElement;
@@ -62,6 +70,7 @@ export class PreviewPanel {
     const selected = app.selection.has(item.collection, item.id);
     const props = Object.entries(item.properties).sort(([a], [b]) => a.localeCompare(b));
     const assets = Object.entries(item.assets ?? {});
+    const copc = copcAsset(item);
     this.body.replaceChildren(
       h("h3", { class: "item-id" }, item.id),
       h("p", {}, h("span", { class: "muted" }, item.collection), " · ", day(item.properties.datetime)),
@@ -86,6 +95,7 @@ export class PreviewPanel {
           },
         }, selected ? "Remove from selection" : "Add to selection"),
         h("button", { type: "button", onclick: () => this.close() }, "Close preview"),
+        copc ? h("button", { type: "button", "data-testid": "open-3d", onclick: () => open3d(app, item.id, copc[1]) }, "Open 3D") : "",
       ),
       h("h4", {}, "Assets"),
       h("ul", { class: "assets" },
