@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +112,73 @@ def write_cog(
             cog_translate(src, str(path), out, in_memory=True, quiet=True,
                           overview_resampling=overview_resampling)
     return path
+
+
+class InputUnavailable(Exception):
+    """An input file could not be read (missing object, refused credentials, no disk room)."""
+
+
+def _s3_location(path: str) -> tuple[str, str] | None:
+    """(bucket, key) of ``/vsis3/bucket/key`` or ``s3://bucket/key``; None for anything else."""
+    for prefix in ("/vsis3/", "s3://"):
+        if path.startswith(prefix):
+            bucket, _, key = path[len(prefix):].partition("/")
+            if bucket and key:
+                return bucket, key
+    return None
+
+
+def _s3_client() -> Any:
+    """boto3 S3 client on the endpoint GDAL is configured for (the store's settings, passed to
+    the task as ``AWS_S3_ENDPOINT``, ``AWS_HTTPS``, ``AWS_VIRTUAL_HOSTING``, ``AWS_REGION``);
+    credentials from the usual AWS chain (the task's ``AWS_*`` variables or its role)."""
+    import boto3
+    from botocore.config import Config
+
+    off = ("NO", "FALSE", "OFF")
+    host = os.environ.get("AWS_S3_ENDPOINT")
+    scheme = "http" if os.environ.get("AWS_HTTPS", "YES").upper() in off else "https"
+    virtual = os.environ.get("AWS_VIRTUAL_HOSTING", "TRUE").upper() not in off
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.client(
+        "s3",
+        endpoint_url=f"{scheme}://{host}" if host else None,
+        region_name=region,
+        config=Config(s3={"addressing_style": "virtual" if virtual else "path"},
+                      retries={"max_attempts": 5, "mode": "standard"}),
+    )
+
+
+@contextmanager
+def local_file(path: str) -> Iterator[Path]:
+    """An input as a local file, for readers that do not go through GDAL (laspy, say).
+
+    A local path is used in place. ``/vsis3/bucket/key`` (what the platform hands over for an
+    object in an S3 store) and ``s3://bucket/key`` are downloaded, streamed to a temporary
+    folder that is removed afterwards; the download is refused up front when the disk has no
+    room for it. Anything else GDAL-only (``/vsicurl/``, ...) raises :class:`InputUnavailable`.
+    """
+    location = _s3_location(path)
+    if location is None:
+        if path.startswith("/vsi"):
+            raise InputUnavailable(f"{path}: only local files and S3 objects can be read here")
+        yield Path(path)
+        return
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = location
+    client = _s3_client()
+    with tempfile.TemporaryDirectory(prefix="stacworks-input-") as tmp:
+        dest = Path(tmp) / Path(key).name
+        try:
+            size = int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
+            free = shutil.disk_usage(tmp).free
+            if size > free:
+                raise InputUnavailable(f"{path}: {size} bytes do not fit in {free} free bytes")
+            client.download_file(bucket, key, str(dest))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise InputUnavailable(f"{path}: S3 answered {code}") from None
+        except BotoCoreError as exc:
+            raise InputUnavailable(f"{path}: {exc}") from None
+        yield dest

@@ -1,5 +1,6 @@
 """A terrain model (DTM, ground points) and a surface model (DSM, every point) from a point cloud
-(COPC, LAZ or LAS), gridded at a given resolution, as float32 COGs.
+(COPC, LAZ or LAS), gridded at a given resolution, as float32 COGs. Inputs are local files or
+objects of an S3 store (``/vsis3/``, copied to a temporary file first: every point is gridded).
 
 DTM: mean height of ground-classified points per cell; cells without ground points are filled
 from their neighbours (the ground under buildings and trees). DSM: highest non-noise point per
@@ -102,10 +103,11 @@ def main() -> None:
         task.fail("no input items")
     outputs = []
     for index, inp in enumerate(items):
-        path = pointcloud_asset(inp)
-        if path.startswith("/vsi"):
-            task.fail(f"item {inp.id}: point clouds are read from local files only ({path})")
-        result = grids(path, resolution, ground, iterations)
+        try:
+            with task.local_file(pointcloud_asset(inp)) as path:  # local, or a copy from S3
+                result = grids(str(path), resolution, ground, iterations)
+        except task.InputUnavailable as exc:
+            task.fail(f"item {inp.id}: {exc}")
         for name in ("dtm", "dsm"):
             data = np.where(np.isnan(result[name]), NODATA, result[name]).astype(np.float32)
             out = task.output_dir() / f"{inp.id}_{name}.tif"
