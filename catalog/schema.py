@@ -22,7 +22,9 @@ from catalog.models import SCHEMA, Base
 __all__ = ["MODEL_MODULES", "SCHEMA", "drift", "include_name", "target_metadata"]
 
 #: Modules whose import declares the tables of the ``stacworks`` schema on ``Base.metadata``.
-MODEL_MODULES = ("catalog.models", "ingest.models", "processing.models")
+MODEL_MODULES = (
+    "catalog.models", "ingest.models", "processing.models", "processing.triggers.models",
+)
 
 
 def target_metadata() -> MetaData:

@@ -27,7 +27,7 @@ import shutil
 import socket
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +141,9 @@ class ExecutionManager:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        #: Called with (process, item count) before a job is recorded; raises to refuse it
+        #: (the triggers' budgets plug in here, processing/triggers/service.py).
+        self.admission: Callable[[Process, int], None] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -355,6 +358,8 @@ class ExecutionManager:
         else:
             self._check_workflow_parameters(process.workflow, parameters)
         refs = self.resolve_items(inputs, stac_url, readable)
+        if self.admission is not None:
+            self.admission(process, len(refs))
         execution_id = uuid.uuid4().hex
         workflow = process.workflow
         self.executions.create({

@@ -1,0 +1,1 @@
+"""Triggers: schedules, subscriptions, catalog watches, webhooks and budgets (issue 16)."""

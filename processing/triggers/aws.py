@@ -1,0 +1,72 @@
+"""Schedules on AWS: an EventBridge Scheduler schedule per schedule, targeting the workflow's
+Step Functions state machine (``STACWORKS_PROCESSING_BACKEND=aws``).
+
+EventBridge fires them, so the trigger loop skips schedules that have one. The target input
+is the schedule's fixed inputs as the state machine reads them (item references, parameters).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from processing.errors import InvalidInput
+from processing.triggers.cron import aws_cron
+
+__all__ = ["AwsSchedules"]
+
+
+class AwsSchedules:
+    """Create, pause and delete the EventBridge schedules of our schedules."""
+
+    def __init__(self, manager: Any, role_arn: str | None, group: str = "default",
+                 client: Any = None) -> None:
+        self.manager = manager  # processing.aws.manager.AwsExecutionManager
+        self.role_arn = role_arn
+        self.group = group
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.session.Session().client(
+                "scheduler", **self.manager.aws.client_kwargs())
+        return self._client
+
+    def name(self, schedule_id: str) -> str:
+        return f"{self.manager.aws.name_prefix}-{schedule_id}"[:64]
+
+    def _request(self, row: dict[str, Any], state: str) -> dict[str, Any]:
+        if not self.role_arn:
+            raise InvalidInput("schedule", "STACWORKS_TRIGGERS_AWS_SCHEDULER_ROLE_ARN is not set "
+                                           "(the role EventBridge Scheduler starts executions as)")
+        workflow = self.manager.workflows.get(row["workflow_id"])
+        machine = self.manager.deploy(row["workflow_id"], workflow.definition)
+        inputs = dict(row["inputs"])
+        target_input = {"items": inputs.get("items") or [], "parameters":
+                        inputs.get("parameters") or {},
+                        "stacworks": {"schedule": row["id"], "inputs": inputs}}
+        return {
+            "Name": self.name(row["id"]), "GroupName": self.group,
+            "ScheduleExpression": aws_cron(row["cron"]),
+            "ScheduleExpressionTimezone": row["timezone"],
+            "FlexibleTimeWindow": {"Mode": "OFF"}, "State": state,
+            "Description": f"stacworks schedule {row['id']} of workflow {row['workflow_id']}",
+            "Target": {"Arn": machine, "RoleArn": self.role_arn,
+                       "Input": json.dumps(target_input, sort_keys=True)},
+        }
+
+    def put(self, row: dict[str, Any]) -> str:
+        request = self._request(row, "DISABLED" if row.get("paused") else "ENABLED")
+        self.client.create_schedule(**request)
+        return str(request["Name"])
+
+    def set_paused(self, row: dict[str, Any], paused: bool) -> None:
+        self.client.update_schedule(**self._request(row, "DISABLED" if paused else "ENABLED"))
+
+    def delete(self, row: dict[str, Any]) -> None:
+        with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
+            self.client.delete_schedule(Name=self.name(row["id"]), GroupName=self.group)
