@@ -11,6 +11,7 @@ import logging
 import tempfile
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,16 @@ def _json(value: Any, default: Any) -> Any:
         return json.loads(value)
     except ValueError:
         return default
+
+
+@dataclass
+class _LogCursor:
+    """How far a task's CloudWatch Logs stream has been copied into the job's logs."""
+
+    token: str | None = None
+    lines: int = 0
+    size: int = 0
+    closed: bool = False  # the per-task bound was reached
 
 
 class AwsExecutionManager(ExecutionManager):
@@ -210,6 +221,7 @@ class AwsExecutionManager(ExecutionManager):
         execution_id = row["id"]
         reader = HistoryReader(execution_id)
         task_runs: dict[int, int] = {}
+        cursors: dict[int, _LogCursor] = {}
         rejected: list[str] = []
         delay = self.aws.poll_min_seconds
         stopped = False
@@ -234,11 +246,23 @@ class AwsExecutionManager(ExecutionManager):
                 if task.scheduled_id not in task_runs:
                     task_runs[task.scheduled_id] = self._start_task_run(row, run, task)
             self.executions.write_batch(execution_id, run, events, [])
+            copied = 0
+            for task in reader.tasks.values():  # live logs of the tasks still running
+                if task.status == "running":
+                    copied += self._copy_logs(execution_id, task, task_runs[task.scheduled_id],
+                                              cursors.setdefault(task.scheduled_id,
+                                                                 _LogCursor()),
+                                              pages=self.aws.log_pages_per_poll)
             for task in ended:
-                problem = self._finish_task_run(row, task, task_runs[task.scheduled_id])
+                problem = self._finish_task_run(row, task, task_runs[task.scheduled_id],
+                                                cursors.setdefault(task.scheduled_id,
+                                                                   _LogCursor()))
                 if problem:
                     rejected.append(problem)
             if described["status"] != "RUNNING":
+                for task in reader.tasks.values():  # lines CloudWatch ingested late
+                    self._copy_logs(execution_id, task, task_runs[task.scheduled_id],
+                                    cursors.setdefault(task.scheduled_id, _LogCursor()))
                 self._finish_job(row, described, task_runs, reader, rejected)
                 return
             if handle.interrupted:
@@ -249,8 +273,8 @@ class AwsExecutionManager(ExecutionManager):
             if handle.cancel.is_set() and not stopped:
                 self._stop_execution(arn)
                 stopped = True
-            delay = self.aws.poll_min_seconds if events else min(delay * 2,
-                                                                 self.aws.poll_max_seconds)
+            delay = self.aws.poll_min_seconds if events or copied else min(
+                delay * 2, self.aws.poll_max_seconds)
             handle.cancel.wait(delay if not handle.cancel.is_set() else
                                self.aws.poll_min_seconds)
 
@@ -299,10 +323,10 @@ class AwsExecutionManager(ExecutionManager):
             "cpu": cpu, "memory": memory,
         })
 
-    def _finish_task_run(self, row: Mapping[str, Any], task: EcsTask, task_run_id: int
-                         ) -> str | None:
+    def _finish_task_run(self, row: Mapping[str, Any], task: EcsTask, task_run_id: int,
+                         cursor: _LogCursor | None = None) -> str | None:
         """Close the task run: logs, cost, outputs; return why outputs were rejected, if so."""
-        self._copy_logs(row["id"], task, task_run_id)
+        self._copy_logs(row["id"], task, task_run_id, cursor or _LogCursor())
         name, version = task.algorithm
         cpu, memory = task.size
         spec = None
@@ -367,37 +391,67 @@ class AwsExecutionManager(ExecutionManager):
                 "Outputs": [{"collection": it["collection"], "id": it["id"],
                              "assets": sorted(it["assets"])} for it in published]}
 
-    def _copy_logs(self, execution_id: str, task: EcsTask, task_run_id: int) -> None:
-        """The task's awslogs stream (``{algorithm}/{container}/{task id}``) into our logs."""
+    def log_stream(self, task: EcsTask) -> str | None:
+        """The task's awslogs stream: ``{prefix}/{container}/{task id}``, prefix = container =
+        the algorithm (:func:`processing.aws.taskdefs.task_definition_input`)."""
         name = task.algorithm[0]
-        if not task.task_id or not name:
-            return
-        stream = f"{name}/{name}/{task.task_id}"
+        return f"{name}/{name}/{task.task_id}" if task.task_id and name else None
+
+    def _copy_logs(self, execution_id: str, task: EcsTask, task_run_id: int,
+                   cursor: _LogCursor, *, pages: int | None = None) -> int:
+        """Copy what the task's stream has gained since ``cursor`` into the job's logs, at most
+        ``pages`` GetLogEvents pages (all when None) and within the per-task bounds; return
+        the number of lines copied. Called on each poll while the task runs (live logs), at
+        its end, and once more when the execution ends (CloudWatch ingests with a delay)."""
+        stream = self.log_stream(task)
+        if stream is None or cursor.closed:
+            return 0
+        path = (f"{task.state_name}[{task.map_index}]" if task.map_index is not None
+                else task.state_name)
         lines: list[LogLine] = []
-        token: str | None = None
+
+        def line(message: str, when: datetime) -> None:
+            lines.append(LogLine(execution_id, task_run_id, path, task.map_index, "log",
+                                 message, when))
+
+        read = 0
         try:
-            while True:
+            while pages is None or read < pages:
                 kwargs: dict[str, Any] = {"logGroupName": self.aws.log_group,
-                                          "logStreamName": stream, "startFromHead": True}
-                if token:
-                    kwargs["nextToken"] = token
+                                          "logStreamName": stream, "startFromHead": True,
+                                          "limit": self.aws.log_page_lines}
+                if cursor.token:
+                    kwargs["nextToken"] = cursor.token
                 page = self.clients.logs.get_log_events(**kwargs)
-                for event in page.get("events") or []:
-                    lines.append(LogLine(
-                        execution_id, task_run_id,
-                        f"{task.state_name}[{task.map_index}]" if task.map_index is not None
-                        else task.state_name, task.map_index, "log",
-                        str(event.get("message", "")).rstrip("\n"),
-                        datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000, UTC)))
-                if not page.get("events") or page.get("nextForwardToken") in (None, token):
+                read += 1
+                events = page.get("events") or []
+                for event in events:
+                    message = str(event.get("message", "")).rstrip("\n")
+                    size = len(message.encode())
+                    if (cursor.lines >= self.aws.log_max_lines_per_task
+                            or cursor.size + size > self.aws.log_max_bytes_per_task):
+                        line(f"[stacworks: log truncated after {cursor.lines} lines "
+                             f"({cursor.size} bytes; STACWORKS_PROCESSING_AWS_LOG_MAX_*); the "
+                             f"whole log is in CloudWatch Logs {self.aws.log_group} {stream}]",
+                             datetime.now(UTC))
+                        cursor.closed = True
+                        break
+                    cursor.lines += 1
+                    cursor.size += size
+                    line(message, datetime.fromtimestamp(int(event.get("timestamp", 0)) / 1000,
+                                                         UTC))
+                following = page.get("nextForwardToken")
+                if cursor.closed or not events or following in (None, cursor.token):
+                    cursor.token = following or cursor.token
                     break
-                token = page["nextForwardToken"]
-        except ClientError as exc:
+                cursor.token = following
+        except ClientError as exc:  # no stream yet: the task is still starting
             code = exc.response.get("Error", {}).get("Code")
             if code != "ResourceNotFoundException":
                 log.warning("cannot read logs of %s: %s", stream, code)
         if lines:
             self.executions.write_batch(execution_id, 0, [], lines)
+        return len(lines)
 
     # -- control -------------------------------------------------------------------------------
 

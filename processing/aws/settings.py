@@ -90,6 +90,23 @@ class AwsProcessingSettings(BaseSettings):
         default=30.0, gt=0, description="Longest wait between polls (back-off doubles up to it)."
     )
 
+    log_page_lines: int = Field(
+        default=1000, ge=1, le=10000,
+        description="Log events per CloudWatch GetLogEvents page (its limit is 10000).",
+    )
+    log_pages_per_poll: int = Field(
+        default=5, ge=1,
+        description="Pages of a running task's log copied per poll (the rest at the next).",
+    )
+    log_max_lines_per_task: int = Field(
+        default=100_000, ge=1,
+        description="Log lines of one task copied into the job's logs; then a truncation note.",
+    )
+    log_max_bytes_per_task: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="Log bytes of one task copied into the job's logs; then a truncation note.",
+    )
+
     @field_validator("subnets", "security_groups", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:

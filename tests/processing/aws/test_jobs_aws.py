@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -28,7 +29,7 @@ from processing.workflows import WorkflowSpec
 from tests.harness import stacworks
 from tests.samples import bbox_item
 
-from .conftest import KEYS, MotoAws
+from .conftest import KEYS, LOG_GROUP, MotoAws
 
 PROBE = AlgorithmSpec(name="probe", version="2.0.0", image="registry.example/probe:2",
                       image_digest="sha256:" + "cd" * 32, command=["probe"], cpu=512,
@@ -55,6 +56,8 @@ EACH = WorkflowSpec(id="aws-each", definition={
         "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Probe",
                           "States": {"Probe": probe_task()}},
         "ResultPath": None, "End": True}}})
+LIVE = WorkflowSpec(id="aws-live", definition={"StartAt": "Probe",
+                                               "States": {"Probe": probe_task()}})
 SLOW = WorkflowSpec(id="aws-slow", definition={
     "StartAt": "Pause", "States": {"Pause": {"Type": "Wait", "Seconds": 60, "Next": "Probe"},
                                    "Probe": probe_task()}})
@@ -102,7 +105,7 @@ def manager(dsn: str, moto_aws: MotoAws, store_settings: StoreSettings,
              for k, v in moto_aws.settings_env().items()})
         found = make_manager(dsn, store_settings, aws)
         found.algorithms.register(PROBE, replace=True)
-        for spec in (EACH, SLOW):
+        for spec in (EACH, SLOW, LIVE):
             try:
                 found.workflows.create(spec)
             except Exception:  # noqa: BLE001 - a rerun on the same catalog
@@ -251,6 +254,73 @@ def test_dismiss_stops_the_execution(manager: AwsExecutionManager, moto_aws: Mot
     assert dismissed["status"] == "dismissed"
     assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
     assert manager.executions.events(row["id"])[-1]["type"] == "ExecutionAborted"
+
+
+def test_logs_of_a_running_task_are_live(manager: AwsExecutionManager, moto_aws: MotoAws,
+                                         dsn: str) -> None:
+    """While the task runs (moto keeps it RUNNING), lines put into its awslogs stream show in
+    ``/jobs/{id}/logs``, page by page, each once, up to the per-task bound."""
+    from starlette.testclient import TestClient
+
+    from catalog.access import Access, AccessSettings
+    from processing.jobs_api import ProcessesFactory
+
+    moto_api = f"{moto_aws.endpoint}/moto-api/state-manager"
+    httpx.post(f"{moto_api}/set-transition", json={
+        "model_name": "ecs::task", "transition": {"progression": "time", "seconds": 600}},
+    ).raise_for_status()
+    saved = manager.aws.model_copy()
+    manager.aws.log_page_lines, manager.aws.log_max_lines_per_task = 2, 5
+    row: dict[str, Any] = {}
+    try:
+        row = manager.submit("aws-live", {"items": [f"{ITEMS}/p0"]}, stac_url=None)
+        ecs, logs = moto_aws.client("ecs"), moto_aws.client("logs")
+        deadline = time.monotonic() + 30
+        task: dict[str, Any] | None = None
+        while task is None:
+            assert time.monotonic() < deadline, "no ECS task started"
+            arns = ecs.list_tasks(cluster="stacworks", startedBy="AWS Step Functions")
+            found = (ecs.describe_tasks(cluster="stacworks", tasks=arns["taskArns"])["tasks"]
+                     if arns["taskArns"] else [])
+            task = next((t for t in found if {"name": "STACWORKS_EXECUTION_ID",
+                                              "value": row["id"]}
+                         in t["overrides"]["containerOverrides"][0]["environment"]), None)
+            time.sleep(0.1)
+        stream = f"probe/probe/{task['taskArn'].rsplit('/', 1)[1]}"
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+
+        def put(*messages: str) -> None:
+            now = int(time.time() * 1000)
+            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
+                {"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+
+        api = TestClient(ProcessesFactory(
+            manager=manager, access=Access(dsn, AccessSettings(enabled=False))).create_app())
+
+        def lines(expected: int) -> list[str]:
+            until = time.monotonic() + 20
+            while True:
+                (shown,) = api.get(f"/jobs/{row['id']}/logs").json()["tasks"]
+                got = [line["message"] for line in shown["lines"]]
+                if len(got) >= expected or time.monotonic() > until:
+                    assert shown["status"] == "running"
+                    return got
+                time.sleep(0.1)
+
+        put("reading input", "band B04", "band B08")  # two GetLogEvents pages of 2
+        assert lines(3) == ["reading input", "band B04", "band B08"]
+        assert manager.executions.get(row["id"])["status"] == "running"
+        put("writing", "uploading", "past the bound")
+        got = lines(6)
+        assert got[:5] == ["reading input", "band B04", "band B08", "writing", "uploading"]
+        assert len(got) == 6 and got[5].startswith("[stacworks: log truncated after 5 lines")
+        assert stream in got[5]
+    finally:
+        for key in ("log_page_lines", "log_max_lines_per_task"):
+            setattr(manager.aws, key, getattr(saved, key))
+        httpx.post(f"{moto_api}/unset-transition", json={"model_name": "ecs::task"})
+        if row:
+            manager.cancel(row["id"])
 
 
 # -- a recorded history: a task that exits 3 (moto cannot make a task fail) -------------------
