@@ -25,6 +25,7 @@ import { SearchPanel } from "./panels/search";
 import { selectionPanel } from "./panels/selection";
 import { signInControl } from "./panels/signin";
 import { WorkflowPanel } from "./panels/workflow";
+import { workflowsView } from "./builder/tab";
 import { SelectionStore } from "./state/selection";
 import { decodeView, encodeView } from "./state/url";
 
@@ -155,6 +156,7 @@ function main(): void {
   layersPanel(app, right);
   new IngestPanel(app, right, () => ({ from: search!.state.from, to: search!.state.to, maxCloud: search!.maxCloudText }));
   search.restore(initial);
+  workflowsView(app); // the workflow builder, beside the map
 
   map.on("moveend", () => app.viewChanged());
 

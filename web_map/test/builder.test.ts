@@ -165,3 +165,18 @@ describe("the canvas's flat form", () => {
     expect(taskParameters(body)).toBeNull();
   });
 });
+
+describe("version diffs", () => {
+  it("shows what changed between two versions, with context", async () => {
+    const { diffLines, changesOnly } = await import("../src/builder/diff");
+    const a = ["{", '  "a": 1,', '  "b": 2,', '  "c": 3', "}"].join("\n");
+    const b = ["{", '  "a": 1,', '  "b": 5,', '  "c": 3', "}"].join("\n");
+    const lines = diffLines(a, b);
+    expect(lines.filter((l) => l.op !== " ")).toEqual([
+      { op: "-", text: '  "b": 2,' },
+      { op: "+", text: '  "b": 5,' },
+    ]);
+    expect(changesOnly(lines, 0).map((l) => l.op)).toEqual(["-", "+"]);
+    expect(changesOnly(diffLines(a, a))).toEqual([]);
+  });
+});

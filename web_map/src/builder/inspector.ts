@@ -1,0 +1,209 @@
+/** The selected state's form: its name, what its kind needs, Retry/Catch, a timeout, and the
+ * algorithm's parameters from its JSON Schema (fixed in the state, or taken from the run). */
+
+import { type Field, type JsonSchema, fieldsFromSchema, initialText, optionValue, parseValues } from "../state/form";
+import { h } from "../ui/dom";
+import type { NodeData } from "./canvas";
+import type { Json, JsonObject } from "./model";
+import { type Algorithm, setTaskParameters, setTaskVersion, taskAlgorithm, taskParameters } from "./states";
+
+export interface InspectorHost {
+  /** Apply a change to the node (validated by the caller). */
+  apply(patch: Partial<NodeData>): void;
+  remove(): void;
+  /** An algorithm's versions (for a Task's version choice and its parameters' schema). */
+  versions(name: string): Promise<Algorithm[]>;
+  /** Whether another state already has this name. */
+  nameTaken(name: string): boolean;
+}
+
+const RETRY_DEFAULT: JsonObject = { ErrorEquals: ["States.TaskFailed"], IntervalSeconds: 5, MaxAttempts: 2, BackoffRate: 2 };
+
+function jsonArea(label: string, testid: string, value: Json | undefined, onValue: (v: Json | undefined) => void, hint?: string): HTMLElement {
+  const area = h("textarea", { rows: 4, "data-testid": testid, spellcheck: "false" }, value === undefined ? "" : JSON.stringify(value, null, 2));
+  const error = h("p", { class: "error", role: "alert" });
+  area.addEventListener("change", () => {
+    const text = area.value.trim();
+    try {
+      onValue(text ? (JSON.parse(text) as Json) : undefined);
+      error.textContent = "";
+    } catch (e) {
+      error.textContent = `${label}: not JSON (${(e as Error).message})`;
+    }
+  });
+  return h("label", { class: "field" }, h("span", { class: "label" }, label), area, hint ? h("small", {}, hint) : null, error);
+}
+
+function textInput(label: string, testid: string, value: unknown, onValue: (v: string) => void, type = "text", hint?: string): HTMLElement {
+  const input = h("input", { type, "data-testid": testid, value: value === undefined || value === null ? "" : String(value) });
+  input.addEventListener("change", () => onValue(input.value));
+  return h("label", { class: "field" }, h("span", { class: "label" }, label), input, hint ? h("small", {}, hint) : null);
+}
+
+function control(f: Field): HTMLElement {
+  const common = { name: f.name, "data-param": f.name };
+  switch (f.kind) {
+    case "boolean":
+      return h("input", { ...common, type: "checkbox", checked: f.default === true });
+    case "number":
+    case "integer":
+      return h("input", { ...common, type: "number", step: f.kind === "integer" ? 1 : "any", min: f.minimum, max: f.maximum, value: initialText(f) });
+    case "enum":
+      return h("select", common, ...(f.options ?? []).map((o) => h("option", { value: optionValue(o), selected: optionValue(o) === initialText(f) }, optionValue(o))));
+    case "json":
+      return h("textarea", { ...common, rows: 2 }, initialText(f));
+    default:
+      return h("input", { ...common, type: "text", value: initialText(f) });
+  }
+}
+
+/** Set a form's controls to the values a Task fixes. */
+function fill(form: HTMLElement, values: JsonObject): void {
+  for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>("[data-param]")) {
+    const v = values[el.name];
+    if (v === undefined) continue;
+    if (el instanceof HTMLInputElement && el.type === "checkbox") el.checked = v === true;
+    else el.value = typeof v === "string" ? v : JSON.stringify(v);
+  }
+}
+
+export function renderInspector(mount: HTMLElement, id: string, d: NodeData, host: InspectorHost): void {
+  const set = (key: string, value: Json | undefined) => {
+    const body = structuredClone(d.body);
+    if (value === undefined || value === "") delete body[key];
+    else body[key] = value;
+    d = { ...d, body };
+    host.apply({ body });
+  };
+  const num = (v: string): number | undefined => (v.trim() === "" ? undefined : Number(v));
+  const nameError = h("p", { class: "error", role: "alert" });
+  const parts: (HTMLElement | null)[] = [
+    h("h3", {}, `${d.kind} state`),
+    textInput("Name", "builder-node-name", d.name, (v) => {
+      const name = v.trim();
+      if (!/^[A-Za-z0-9_-][A-Za-z0-9 _-]{0,79}$/.test(name)) nameError.textContent = "A name is 1 to 80 letters, digits, spaces, - or _.";
+      else if (name !== d.name && host.nameTaken(name)) nameError.textContent = `Another state is named ${name}.`;
+      else {
+        nameError.textContent = "";
+        d = { ...d, name };
+        host.apply({ name });
+      }
+    }),
+    nameError,
+    textInput("Comment", "builder-node-comment", d.body.Comment, (v) => set("Comment", v || undefined)),
+  ];
+  const b = d.body;
+  switch (d.kind) {
+    case "Task": {
+      const algo = taskAlgorithm(b);
+      if (algo) parts.push(taskSection(algo, d, host, (body) => {
+        d = { ...d, body };
+        host.apply({ body });
+      }));
+      parts.push(textInput("Timeout (seconds)", "builder-node-timeout", b.TimeoutSeconds, (v) => set("TimeoutSeconds", num(v)), "number", "The task fails with States.Timeout after this long."));
+      break;
+    }
+    case "Map":
+      parts.push(
+        textInput("Items", "builder-map-items", b.ItemsPath, (v) => set("ItemsPath", v || undefined), "text", "A JSON path: $.items is the map's current selection."),
+        textInput("At most at once", "builder-map-concurrency", b.MaxConcurrency, (v) => set("MaxConcurrency", num(v)), "number", "0: no limit."),
+        textInput("Result path", "builder-node-resultpath", b.ResultPath, (v) => set("ResultPath", v === "null" ? null : v || undefined)),
+      );
+      break;
+    case "Parallel":
+      parts.push(textInput("Result path", "builder-node-resultpath", b.ResultPath, (v) => set("ResultPath", v === "null" ? null : v || undefined)), h("p", { class: "muted" }, "Each chain of states dropped in here is one branch; all run at once."));
+      break;
+    case "Choice":
+      parts.push(
+        jsonArea("Rules", "builder-choice-rules", b.Choices, (v) => set("Choices", v), "One rule per output of the node, in order: e.g. {\"Variable\": \"$.layers.count\", \"NumericGreaterThanEquals\": 2}. Connect from the bottom port to add a rule, from the side port for the default."),
+      );
+      break;
+    case "Wait":
+      parts.push(textInput("Seconds", "builder-wait-seconds", b.Seconds, (v) => set("Seconds", num(v)), "number"));
+      break;
+    case "Fail":
+      parts.push(textInput("Error", "builder-fail-error", b.Error, (v) => set("Error", v || undefined)), textInput("Cause", "builder-fail-cause", b.Cause, (v) => set("Cause", v || undefined)));
+      break;
+    default:
+      break;
+  }
+  if (d.kind === "Task" || d.kind === "Map" || d.kind === "Parallel") {
+    const addRetry = h("button", { type: "button", "data-testid": "builder-add-retry" }, "Add a retry");
+    addRetry.addEventListener("click", () => {
+      set("Retry", [...(Array.isArray(b.Retry) ? b.Retry : []), RETRY_DEFAULT]);
+      renderInspector(mount, id, d, host);
+    });
+    parts.push(
+      jsonArea("Retry", "builder-node-retry", b.Retry, (v) => set("Retry", v), "Retriers: ErrorEquals, IntervalSeconds, MaxAttempts, BackoffRate."),
+      addRetry,
+      jsonArea("Catch", "builder-node-catch", b.Catch, (v) => set("Catch", v), "Connect from the red side port to add a catcher; its Next is that connection."),
+    );
+  }
+  const rest: JsonObject = structuredClone(b);
+  parts.push(h("details", { class: "advanced" }, h("summary", {}, "All fields (JSON)"), jsonArea("Fields", "builder-node-json", rest, (v) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      d = { ...d, body: v };
+      host.apply({ body: v });
+    }
+  })));
+  const remove = h("button", { type: "button", class: "danger", "data-testid": "builder-remove-node" }, "Remove this state");
+  remove.addEventListener("click", () => host.remove());
+  parts.push(remove);
+  mount.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
+}
+
+function taskSection(algo: { name: string; version: string | null }, d: NodeData, host: InspectorHost, apply: (body: JsonObject) => void): HTMLElement {
+  const section = h("div", { class: "task-section" });
+  const version = h("select", { "data-testid": "builder-task-version" }, h("option", { value: "" }, "latest"));
+  const fixed = taskParameters(d.body);
+  const fix = h("input", { type: "checkbox", "data-testid": "builder-param-fixed", checked: fixed !== null });
+  const form = h("form", { class: "params", "aria-label": "Algorithm parameters" });
+  const errors = h("p", { class: "error", role: "alert" });
+  let fields: Field[] = [];
+  const apply2 = () => {
+    const body = structuredClone(d.body);
+    setTaskVersion(body, version.value || null);
+    if (fix.checked) {
+      const raw: Record<string, string | boolean> = {};
+      for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>("[data-param]")) {
+        raw[el.name] = el instanceof HTMLInputElement && el.type === "checkbox" ? el.checked : el.value;
+      }
+      const { values, errors: bad } = parseValues(fields, raw);
+      errors.textContent = Object.values(bad).join("; ");
+      if (Object.keys(bad).length) return;
+      setTaskParameters(body, values as JsonObject);
+    } else setTaskParameters(body, null);
+    d = { ...d, body };
+    apply(body);
+  };
+  version.addEventListener("change", apply2);
+  fix.addEventListener("change", () => {
+    form.hidden = !fix.checked;
+    apply2();
+  });
+  form.addEventListener("change", apply2);
+  form.addEventListener("submit", (e) => e.preventDefault());
+  form.hidden = fixed === null;
+  section.append(
+    h("p", {}, h("b", {}, algo.name), " ", h("span", { class: "muted" }, "algorithm")),
+    h("label", { class: "field" }, h("span", { class: "label" }, "Version"), version),
+    h("label", { class: "field check" }, fix, h("span", {}, "Set the parameters here"), h("small", {}, "Else they come from the run's input ($.parameters).")),
+    form,
+    errors,
+  );
+  void host.versions(algo.name).then((versions) => {
+    version.append(...versions.map((v) => h("option", { value: v.version, selected: v.version === algo.version }, `${v.version} · ${v.cpu / 1024} vCPU · ${v.memory / 1024} GB`)));
+    const spec = versions.find((v) => v.version === algo.version) ?? versions[versions.length - 1];
+    fields = fieldsFromSchema((spec?.parameters ?? {}) as JsonSchema);
+    form.replaceChildren(
+      ...fields.map((f) =>
+        h("label", { class: f.kind === "boolean" ? "field check" : "field" }, h("span", { class: "label" }, f.label), control(f), f.description ? h("small", {}, f.description) : null),
+      ),
+    );
+    if (!fields.length) form.append(h("p", { class: "muted" }, "This algorithm takes no parameters."));
+    if (fixed) fill(form, fixed);
+  }).catch(() => {
+    errors.textContent = `The algorithm ${algo.name} is not registered here.`;
+  });
+  return section;
+}
