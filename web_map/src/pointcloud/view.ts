@@ -5,8 +5,8 @@
  * own bundle does not carry three.js.
  *
  * The root element reports its progress for people and tests alike: data-state
- * (loading | ready | error), data-points, data-nodes, data-depth, data-requests,
- * data-partial-requests (206 answers) and data-bytes.
+ * (loading | ready | error), data-points, data-nodes, data-depth, data-budget, data-truncated
+ * (nodes left out for the budget), data-requests, data-partial-requests (206 answers), data-bytes.
  */
 
 import * as THREE from "three";
@@ -18,6 +18,13 @@ import { CopcSource, type NodePoints } from "./source";
 
 export const BUDGETS = [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000];
 export const DEFAULT_BUDGET = 1_000_000;
+/** The reader's last budget choice (kept across views and reloads). */
+export const BUDGET_STORAGE = "stacworks.pointBudget";
+
+function savedBudget(): number {
+  const saved = Number(localStorage.getItem(BUDGET_STORAGE));
+  return BUDGETS.includes(saved) ? saved : DEFAULT_BUDGET;
+}
 /** Nodes fetched at once. */
 const CONCURRENCY = 4;
 
@@ -68,7 +75,7 @@ class Viewer implements PointCloudView {
     private opts: PointCloudOptions,
   ) {
     this.mode = opts.color ?? "elevation";
-    this.budget = opts.budget ?? DEFAULT_BUDGET;
+    this.budget = opts.budget ?? savedBudget();
     this.source = new CopcSource(opts.url);
     this.colorSelect = h(
       "select",
@@ -82,13 +89,14 @@ class Viewer implements PointCloudView {
     );
     budgetSelect.addEventListener("change", () => {
       this.budget = Number(budgetSelect.value);
+      localStorage.setItem(BUDGET_STORAGE, String(this.budget));
       void this.stream();
     });
     this.statusEl = h("span", { class: "pc-status", "data-testid": "pointcloud-status", role: "status", "aria-live": "polite" }, "Reading the header…");
     this.canvasWrap = h("div", { class: "pc-canvas", "data-testid": "pointcloud-canvas" });
     this.root = h(
       "section",
-      { class: "pointcloud", "data-testid": "pointcloud-view", "data-state": "loading", "data-points": 0, "data-nodes": 0, role: "dialog", "aria-label": `Point cloud ${opts.title}` },
+      { class: "pointcloud", "data-testid": "pointcloud-view", "data-state": "loading", "data-points": 0, "data-nodes": 0, role: "dialog", tabindex: -1, "aria-label": `Point cloud ${opts.title}` },
       h(
         "div",
         { class: "pc-bar" },
@@ -104,6 +112,7 @@ class Viewer implements PointCloudView {
       if (e.key === "Escape") this.close();
     });
     mount.append(this.root);
+    this.root.focus(); // Escape closes it; drag to orbit, wheel to zoom, right-drag to pan
 
     this.renderer = new THREE.WebGLRenderer({ antialias: false, preserveDrawingBuffer: true });
     this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
@@ -172,6 +181,8 @@ class Viewer implements PointCloudView {
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       if (generation !== this.generation) return;
       this.root.dataset.depth = String(plan.depth);
+      this.root.dataset.budget = String(this.budget);
+      this.root.dataset.truncated = String(plan.truncated);
       const total = this.source.header.pointCount;
       this.statusEl.textContent =
         `${this.pointsLoaded().toLocaleString()} of ${total.toLocaleString()} points` + (plan.truncated ? " (budget reached)" : "");
