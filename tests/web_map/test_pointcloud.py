@@ -199,6 +199,7 @@ def test_open_3d_streams_the_copc_by_range_requests(
         colours = {tuple(c) for c in by_height[covered][::50]}
         assert len(colours) > 20  # an elevation ramp, not one flat colour
 
+        page.screenshot(path=str(artifacts / "pointcloud-page.png"))  # the view in the page
         page.select_option('[data-testid="pointcloud-color"]', "classification")
         page.wait_for_selector('[data-testid="pointcloud-view"][data-color="classification"]')
         page.wait_for_timeout(300)
