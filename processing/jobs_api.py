@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 #: The root paths this service answers on.
-ROOT_PATHS = ("/processes", "/jobs", "/workflows", "/algorithms")
+ROOT_PATHS = ("/processes", "/jobs", "/workflows", "/algorithms", "/triggers")
 _FOLLOW_POLL_SECONDS = 0.3
 
 
@@ -170,6 +170,7 @@ def jobs_policy(manager: ExecutionBackend) -> RoleGate:
             ("POST,PUT,PATCH,DELETE", r"^/algorithms", "admin"),  # an algorithm runs commands
             ("POST", r"^/workflows/validate$", "viewer"),  # checks a document, stores nothing
             ("POST,PUT,PATCH,DELETE", r"^/workflows", "editor"),
+            ("POST,PUT,PATCH,DELETE", r"^/triggers", "editor"),  # owners: processing/triggers
         ],
         default="viewer",
         buckets=[("POST", r"^/processes/[^/]+/execution$", "jobs")],
@@ -691,6 +692,9 @@ class ProcessesFactory:
         ProcessesRouter, JobsRouter, WorkflowsRouter, AlgorithmsRouter
     )
     title: str = "stacworks processes"
+    #: Schedules, subscriptions, watches, webhooks, budgets (``/triggers``); built on the
+    #: manager's database unless given, None where the manager has none (a test double).
+    triggers: Any = None
 
     @classmethod
     def local(
@@ -714,15 +718,24 @@ class ProcessesFactory:
 
     def create_app(self) -> FastAPI:
         manager, db = self.manager, self.database
+        triggers = self.triggers
+        if triggers is None and getattr(manager, "db", None) is not None:
+            from processing.triggers.service import Triggers
+
+            triggers = Triggers.for_manager(manager)
 
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             if db is not None:
                 db.open()
             manager.start()
+            if triggers is not None:
+                triggers.start()
             try:
                 yield
             finally:
+                if triggers is not None:
+                    triggers.stop()
                 manager.shutdown()
                 if db is not None:
                     db.close()
@@ -733,8 +746,14 @@ class ProcessesFactory:
         app.state.manager = manager
         add_exception_handlers(app)
         # The parts each router declares a field for (its seams), shared by every router.
-        parts: dict[str, Any] = {"access": self.access, "service": JobsService(manager)}
-        for router_type in self.routers:
+        parts: dict[str, Any] = {"access": self.access, "service": JobsService(manager),
+                                 "triggers": triggers}
+        routers = list(self.routers)
+        if triggers is not None:
+            from processing.triggers.api import TriggersRouter
+
+            routers.append(TriggersRouter)
+        for router_type in routers:
             names = {f.name for f in fields(router_type)}
             given = {k: v for k, v in parts.items() if k in names}
             app.include_router(router_type(manager=manager, **given).router)

@@ -130,7 +130,7 @@ SERVICES: dict[str, tuple[str, ServiceFactory]] = {
 # Services answering on several root paths with one instance (OGC API - Processes: /processes,
 # /jobs, plus /workflows and /algorithms), routed on the full path.
 ROOT_ROUTED: dict[str, tuple[str, ...]] = {
-    "processes": ("/processes", "/jobs", "/workflows", "/algorithms"),
+    "processes": ("/processes", "/jobs", "/workflows", "/algorithms", "/triggers"),
 }
 
 

@@ -505,6 +505,11 @@ def _register_processing() -> None:
     algorithm_app, workflow_app = build_cli(_ensure_database_quietly)
     app.add_typer(algorithm_app, name="algorithm")
     app.add_typer(workflow_app, name="workflow")
+    from processing.triggers.cli import build_cli as build_trigger_cli
+
+    schedule_app, subscribe_app = build_trigger_cli(_ensure_database_quietly)
+    app.add_typer(schedule_app, name="schedule")
+    app.add_typer(subscribe_app, name="subscribe")
 
 
 _register_processing()
