@@ -93,9 +93,17 @@ def normalize_render(render: Any) -> dict[str, Any] | None:
     if zoom is not None and not (isinstance(zoom, list | tuple) and len(zoom) == 2
                                  and all(isinstance(z, int) and 0 <= z <= 30 for z in zoom)):
         out.pop("minmax_zoom")
-    for key in ("title", "expression", "colormap_name", "color_formula", "resampling"):
+    for key in ("title", "expression", "colormap_name", "color_formula", "resampling",
+                "algorithm"):
         if key in out and not isinstance(out[key], str):
             out.pop(key)
+    # titiler reads algorithm_params as JSON text (point-cloud hillshade presets, say); an
+    # object would reach the query string as Python's repr.
+    params = out.get("algorithm_params")
+    if isinstance(params, Mapping):
+        out["algorithm_params"] = json.dumps(params)
+    elif "algorithm_params" in out and not isinstance(params, str):
+        out.pop("algorithm_params")
     return out
 
 

@@ -83,6 +83,16 @@ class ObjectStore(abc.ABC):
     def open(self, key: str) -> BinaryIO:
         """Open the object for streaming reads; close it (``with store.open(k) as f:``)."""
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """Bytes ``start .. start+length`` of the object (fewer at its end): one ranged read,
+        so a reader of an indexed format (COPC octree nodes, say) never fetches the whole
+        object. Raises :class:`ObjectNotFound`."""
+        if start < 0 or length < 0:
+            raise ValueError("start and length must not be negative")
+        with self.open(key) as f:
+            f.seek(start)
+            return f.read(length)
+
     @abc.abstractmethod
     def download(self, key: str, path: str | os.PathLike[str]) -> ObjectInfo:
         """Copy the object to ``path`` (atomically: a temp file beside it, then renamed)."""

@@ -275,6 +275,19 @@ class S3Store(ObjectStore):
             response = self._client.get_object(Bucket=self.bucket, Key=full)
         return io.BufferedReader(_S3Body(self, key, response["Body"]), buffer_size=1024 * 1024)
 
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """One ``Range: bytes=start-end`` GetObject (the base class would open a stream)."""
+        if start < 0 or length < 0:
+            raise ValueError("start and length must not be negative")
+        if length == 0:
+            return b""
+        full = self._key(key)
+        with self._translate("get", key):
+            response = self._client.get_object(
+                Bucket=self.bucket, Key=full, Range=f"bytes={start}-{start + length - 1}")
+            with response["Body"] as body:
+                return cast(bytes, body.read())
+
     def download(self, key: str, path: str | os.PathLike[str]) -> ObjectInfo:
         full = self._key(key)
         dest = Path(path)

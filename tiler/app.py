@@ -68,6 +68,7 @@ from .params import (
     feature_body_limits,
     post_process_params,
 )
+from .pointcloud import configure as configure_pointclouds
 from .readers import AllowList, GTiffReader, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
 from .renders_api import RendersExtension
@@ -270,6 +271,9 @@ def _bound_reads(settings: TilerSettings) -> None:
     block read; an operator's own GDAL_CACHEMAX wins). GDAL's HTTP timeouts come with the
     store's settings (objectstore.gdal)."""
     GTiffReader.max_pixels = settings.max_pixels
+    configure_pointclouds(max_points=settings.max_points,
+                          node_cache_bytes=settings.pointcloud_cache_mb * 1024 * 1024,
+                          fill_pixels=settings.dtm_fill_pixels)
     os.environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
     resume_work()
 

@@ -44,6 +44,8 @@ class RequestBudget:
     started: float = field(default_factory=time.monotonic)
     abandoned: threading.Event = field(default_factory=threading.Event)
     reason: str = ""
+    spent: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def expired(self) -> bool:
@@ -52,6 +54,13 @@ class RequestBudget:
     def abandon(self, reason: str) -> None:
         self.reason = self.reason or reason
         self.abandoned.set()
+
+    def spend(self, what: str, amount: int) -> int:
+        """Add ``amount`` to this request's count of ``what`` (points read, say: one request
+        may read several assets in several threads); returns the total so far."""
+        with self._lock:
+            self.spent[what] = self.spent.get(what, 0) + amount
+            return self.spent[what]
 
 
 def current_budget() -> RequestBudget | None:

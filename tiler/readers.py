@@ -27,6 +27,8 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.warp import transform_bounds
 from rio_tiler.constants import WGS84_CRS
 from rio_tiler.io import Reader
+from rio_tiler.io.base import BaseReader
+from rio_tiler.io.stac import DEFAULT_VALID_TYPE
 from rio_tiler.types import AssetInfo, AssetType
 from rio_tiler.utils import cast_to_sequence
 from starlette.requests import Request
@@ -38,6 +40,7 @@ from objectstore import SAFE_RASTER_DRIVER, ObjectStore
 
 from .budget import checkpoint
 from .errors import AssetNotFound, InvalidParameter, ReadTooLarge
+from .pointcloud import COPC_TYPE, CopcTileReader
 
 __all__ = [
     "AllowList",
@@ -70,6 +73,12 @@ class AllowList:
         Raises:
             AssetNotFound: for anything else (the reason is logged, not returned).
         """
+        store, key = self.locate(href)
+        return store.gdal_path(key)
+
+    def locate(self, href: str | None) -> tuple[ObjectStore, str]:
+        """The store and key of ``href`` under the same rules as :meth:`gdal_path` (readers
+        that range-read through the store, such as COPC's, need these, not a GDAL path)."""
         if href:
             for store in self.stores:
                 key = store.key_for_href(href)
@@ -77,7 +86,7 @@ class AllowList:
                     continue
                 if self.readable is not None and key.split("/", 1)[0] not in self.readable:
                     raise AssetNotFound(f"href into a collection the caller cannot read: {key!r}")
-                return store.gdal_path(key)
+                return store, key
         raise AssetNotFound(f"href outside the allowed stores: {href!r}")
 
     def for_caller(self, readable: set[str] | None) -> AllowList:
@@ -213,6 +222,13 @@ class GTiffReader(Reader):
 
 
 def _guarded(info: AssetInfo, allow: AllowList) -> AssetInfo:
+    if info.get("media_type") == COPC_TYPE:
+        # Point clouds are read through the store by key (byte ranges), never by GDAL.
+        store, key = allow.locate(info.get("url"))
+        info["url"] = key
+        info["reader_options"] = {**(info.get("reader_options") or {}), "store": store}
+        info["env"] = {}
+        return info
     info["url"] = allow.gdal_path(info.get("url"))
     # An href may carry GDAL options (file:header_size); never let it set anything else.
     env = info.get("env") or {}
@@ -220,26 +236,44 @@ def _guarded(info: AssetInfo, allow: AllowList) -> AssetInfo:
     return info
 
 
+def _reader_for(info: AssetInfo, default: type[BaseReader]) -> type[BaseReader]:
+    """COPC assets are drawn by :class:`~tiler.pointcloud.CopcTileReader`, others as GeoTIFF."""
+    return CopcTileReader if info.get("media_type") == COPC_TYPE else default
+
+
+#: What the item reader lists as drawable assets: rio-tiler's raster types and COPC.
+ITEM_ASSET_TYPES = frozenset({*DEFAULT_VALID_TYPE, COPC_TYPE})
+
+
 @attr.s
 class ItemReader(PgSTACReader):
-    """titiler.pgstac's item reader, restricted to the allow-list and to GeoTIFF."""
+    """titiler.pgstac's item reader, restricted to the allow-list and to GeoTIFF or COPC."""
+
+    include_asset_types: set[str] = attr.ib(factory=lambda: set(ITEM_ASSET_TYPES))
 
     reader: type[Reader] = attr.ib(default=GTiffReader)
     allowlist: AllowList = attr.ib(default=NO_STORES)
 
     def _get_asset_info(self, asset: AssetType) -> AssetInfo:
         return _guarded(super()._get_asset_info(asset), self.allowlist)
+
+    def _get_reader(self, asset_info: AssetInfo) -> type[BaseReader]:
+        return _reader_for(asset_info, self.reader)
 
 
 @attr.s
 class MosaicItemReader(SimpleSTACReader):
-    """titiler.pgstac's mosaic item reader, restricted to the allow-list and to GeoTIFF."""
+    """titiler.pgstac's mosaic item reader, restricted to the allow-list and to GeoTIFF or
+    COPC."""
 
     reader: type[Reader] = attr.ib(default=GTiffReader)
     allowlist: AllowList = attr.ib(default=NO_STORES)
 
     def _get_asset_info(self, asset: AssetType) -> AssetInfo:
         return _guarded(super()._get_asset_info(asset), self.allowlist)
+
+    def _get_reader(self, asset_info: AssetInfo) -> type[BaseReader]:
+        return _reader_for(asset_info, self.reader)
 
 
 @dataclass(init=False)

@@ -53,7 +53,7 @@ RENDER_EXTENSION = "https://stac-extensions.github.io/render/v2.0.0/schema.json"
 REFLECTANCE_RANGE = (0.0, 0.3)
 #: Names tried, in order, for the render used when a request gives none (jsonb does not keep
 #: the order of keys, so "the first render" is not a rule pgstac can honour).
-PREFERRED_RENDERS = ("default", "true-color", "truecolor", "natural-color", "visual")
+PREFERRED_RENDERS = ("default", "true-color", "truecolor", "natural-color", "visual", "dtm")
 _RGB_FALLBACK_KEYS = {"red": ("B04", "SR_B4"), "green": ("B03", "SR_B3"), "blue": ("B02", "SR_B2")}
 _DEM_WORDS = re.compile(r"\b(dem|dtm|dsm|elevation|height|terrain)\b", re.IGNORECASE)
 
@@ -116,6 +116,61 @@ def _single_band_render(collection: Mapping[str, Any], key: str, asset: Mapping[
             "colormap_name": "viridis"}
 
 
+COPC_TYPE = "application/vnd.laszip+copc"
+#: ASPRS LAS classes as colours (classification band of point-cloud presets).
+ASPRS_COLOURS: dict[str, list[int]] = {
+    "1": [170, 170, 170, 255], "2": [166, 116, 64, 255], "3": [190, 230, 140, 255],
+    "4": [110, 190, 80, 255], "5": [40, 120, 40, 255], "6": [220, 60, 50, 255],
+    "7": [255, 0, 255, 255], "9": [60, 120, 230, 255], "10": [120, 120, 120, 255],
+    "11": [70, 70, 70, 255], "13": [250, 210, 60, 255], "14": [250, 160, 60, 255],
+    "15": [200, 100, 220, 255], "16": [120, 80, 200, 255], "17": [230, 200, 150, 255],
+    "18": [255, 0, 255, 255],
+}  # fmt: skip
+
+
+def _pc_range(stats: Any, names: Sequence[str], default: tuple[float, float]) -> list[float]:
+    """A dimension's minimum/maximum from pointcloud-extension statistics, else ``default``."""
+    for entry in stats if isinstance(stats, list) else []:
+        if isinstance(entry, Mapping) and str(entry.get("name", "")).lower() in names:
+            try:
+                lo, hi = float(entry["minimum"]), float(entry["maximum"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if lo < hi:
+                return [lo, hi]
+    return list(default)
+
+
+def pointcloud_renders(collection: Mapping[str, Any], key: str,
+                       asset: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Presets of a COPC asset, drawn by the tiler's point-cloud reader (bands: 1 dsm, 2 dtm,
+    3 intensity, 4 classification, 5 density; :mod:`tiler.pointcloud`). Heights are stretched
+    over the cloud's z range (``pc:statistics`` of the asset or the collection's summaries)."""
+    stats = asset.get("pc:statistics") or (collection.get("summaries") or {}).get(
+        "pc:statistics")
+    z = _pc_range(stats, ("z",), (0.0, 1000.0))
+    intensity = _pc_range(stats, ("intensity",), (0.0, 255.0))
+    band = {name: f"{key}|bidx={i}" for i, name in enumerate(
+        ("dsm", "dtm", "intensity", "classification", "density"), 1)}
+    return {
+        "dtm": {"title": "Terrain (DTM, ground points)", "assets": [band["dtm"]],
+                "rescale": [z], "colormap_name": "terrain"},
+        "dtm-hillshade": {"title": "Terrain hillshade", "assets": [band["dtm"]],
+                          "algorithm": "hillshade"},
+        "dsm": {"title": "Surface (DSM, highest return)", "assets": [band["dsm"]],
+                "rescale": [z], "colormap_name": "terrain"},
+        "dsm-hillshade": {"title": "Surface hillshade", "assets": [band["dsm"]],
+                          "algorithm": "hillshade"},
+        "intensity": {"title": "Intensity", "assets": [band["intensity"]],
+                      "rescale": [intensity], "colormap_name": "greys_r"},
+        "classification": {"title": "Classification (ASPRS)",
+                           "assets": [band["classification"]], "colormap": ASPRS_COLOURS},
+        "density": {"title": "Point density (points/m², at the zoom's level of detail)",
+                    "assets": [band["density"]], "rescale": [[0.0, 20.0]],
+                    "colormap_name": "viridis"},
+    }
+
+
 def default_renders(collection: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Render presets for a collection, from its ``item_assets`` (empty when none fits).
 
@@ -126,11 +181,16 @@ def default_renders(collection: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     - else one RGB asset (eo:bands red, green, blue, such as a TCI): ``true-color`` as is.
     - one raster data asset (DEMs, single-band products): that band with a colormap
       (``terrain`` for elevation, ``viridis`` otherwise).
+    - a COPC asset (point clouds): DTM, DSM (each also as hillshade), intensity,
+      classification and density (:func:`pointcloud_renders`), DTM the default.
 
     The result is the collection's ``renders`` object (render extension v2).
     """
     assets: Mapping[str, Mapping[str, Any]] = collection.get("item_assets") or {}
     renders: dict[str, dict[str, Any]] = {}
+    copc = sorted(k for k, a in assets.items() if str(a.get("type", "")).lower() == COPC_TYPE)
+    if copc:  # a point-cloud collection: its COPC drawn as DTM/DSM/intensity/... rasters
+        return pointcloud_renders(collection, copc[0], assets[copc[0]])
     rgb = [_band_asset(assets, c) for c in ("red", "green", "blue")]
     if all(rgb):
         red = str(rgb[0])
@@ -174,12 +234,15 @@ def derived_renders(
     if renders or collection.get("item_assets"):
         return renders
     row = conn.execute(
-        "SELECT content->'assets' FROM pgstac.items WHERE collection = %s "
-        "ORDER BY datetime DESC LIMIT 1", (collection["id"],)).fetchone()
+        "SELECT content->'assets', content->'properties'->'pc:statistics' FROM pgstac.items "
+        "WHERE collection = %s ORDER BY datetime DESC LIMIT 1", (collection["id"],)).fetchone()
     if not row or not isinstance(row[0], dict):
         return {}
     described = {k: {kk: vv for kk, vv in a.items() if kk != "href"}
                  for k, a in row[0].items() if isinstance(a, dict)}
+    for asset in described.values():  # a point cloud's z range is in the item's properties
+        if str(asset.get("type", "")).lower() == COPC_TYPE and row[1]:
+            asset.setdefault("pc:statistics", row[1])
     return default_renders({**collection, "item_assets": described})
 
 

@@ -69,6 +69,20 @@ class TilerSettings(BaseSettings):
         "file's best overview for the request; more is a 422 (a huge raster without overviews "
         "seen from far out would otherwise read gigabytes for one tile).",
     )
+    max_points: int = Field(
+        default=20_000_000, ge=1000,
+        description="Most points one tile/part request may read from point clouds (COPC), all "
+        "its assets together, at the level of detail of its zoom; more is a 422.",
+    )
+    pointcloud_cache_mb: int = Field(
+        default=256, ge=1,
+        description="Memory for decoded COPC octree nodes kept between tiles (LRU), in MB.",
+    )
+    dtm_fill_pixels: int = Field(
+        default=16, ge=0, le=64,
+        description="How many pixels a point-cloud DTM tile fills gaps between ground points "
+        "(under buildings, trees), ring by ring; also the margin read around each tile.",
+    )
     time_budget_s: float = Field(
         default=15.0, gt=0,
         description="Longest a tile/preview/statistics request may work; past it the answer "
