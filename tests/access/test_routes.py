@@ -238,6 +238,56 @@ def _start_job(s: Secured) -> str:
     return str(r.json()["jobID"])
 
 
+def owned_change(ok: int) -> Expect:
+    """Changing a trigger or webhook: an editor's work (viewers 403), then its owner's and
+    admins' (another editor learns nothing: 404)."""
+
+    def expect(who: str, cid: str | None) -> int | set[int]:
+        if ROLE[who] is None:
+            return 401
+        if RANK[ROLE[who]] < RANK["editor"]:
+            return 403
+        return ok if who in (OWNER, "admin") else 404
+
+    return expect
+
+
+#: A cron that fires on 29 February only: the servers' trigger loops leave these alone.
+NEVER = "0 0 29 2 *"
+_TRIGGERS: dict[str, str] = {}
+
+
+def _trigger_body(kind: str) -> Callable[[str | None, str], dict[str, Any]]:
+    def body(cid: str | None, who: str) -> dict[str, Any]:
+        if kind == "schedule":
+            return {"workflow_id": WORKFLOW, "cron": NEVER, **_inputs(cid, who)}
+        if kind == "subscription":
+            return {"collection": cid, "cron": NEVER, "workflow_id": WORKFLOW,
+                    "search": {"filter": "eo:cloud_cover < 20"}}
+        return {"collection": cid, "workflow_id": WORKFLOW}
+    return body
+
+
+def _owned(kind: str, fresh: bool = False) -> Callable[[Secured, str | None, str],
+                                                       dict[str, str]]:
+    """The owner's schedule, subscription or webhook (made once; ``fresh``: for each call
+    that deletes it)."""
+
+    def setup(s: Secured, cid: str | None, who: str) -> dict[str, str]:
+        if fresh or kind not in _TRIGGERS:
+            if kind == "webhook":
+                r = s.post(OWNER, "/triggers/webhooks", {"url": "http://127.0.0.1:9/rt"})
+            else:
+                r = s.post(OWNER, f"/triggers/{kind}s", _trigger_body(kind)(PUBLIC, OWNER))
+            assert r.status_code == 201, r.text
+            if fresh:
+                return {f"{'webhook' if kind == 'webhook' else 'trigger'}_id": r.json()["id"]}
+            _TRIGGERS[kind] = r.json()["id"]
+        return {f"{'webhook' if kind == 'webhook' else 'trigger'}_id": _TRIGGERS[kind]}
+
+    return setup
+
+
 def read_or(hidden: int, ok: int = 200) -> Expect:
     """A read whose refusal is not a 404 (WMS: an OGC exception for an unknown layer)."""
     return lambda who, cid: ok if cid in SEES[who] else hidden
@@ -367,6 +417,40 @@ ROUTES: dict[str, Route] = {
     "DELETE /algorithms/{name}": Route(role("admin", 204), per_collection=False,
                                        setup=_scratch_algorithm),
     "GET /algorithms/{name}/versions": Route(role("viewer"), per_collection=False),
+    # -- triggers: an editor's; each trigger and webhook its owner's and admins' --
+    "GET /triggers": Route(role("viewer"), per_collection=False),
+    # A trigger reads only what its owner may read: unknown collections are a 400, as for jobs.
+    "POST /triggers/schedules": Route(job_start(201), body=_trigger_body("schedule")),
+    "POST /triggers/subscriptions": Route(job_start(201), body=_trigger_body("subscription")),
+    "POST /triggers/watches": Route(job_start(201), body=_trigger_body("watch")),
+    "GET /triggers/{trigger_id}": Route(owner_or_admin(), per_collection=False,
+                                        setup=_owned("schedule")),
+    "DELETE /triggers/{trigger_id}": Route(owned_change(204), per_collection=False,
+                                           setup=_owned("schedule", fresh=True)),
+    "POST /triggers/{trigger_id}/pause": Route(owned_change(200), per_collection=False,
+                                               setup=_owned("schedule")),
+    "POST /triggers/{trigger_id}/resume": Route(owned_change(200), per_collection=False,
+                                                setup=_owned("schedule")),
+    "GET /triggers/{trigger_id}/firings": Route(owner_or_admin(), per_collection=False,
+                                                setup=_owned("schedule")),
+    "GET /triggers/{trigger_id}/products": Route(owner_or_admin(), per_collection=False,
+                                                 setup=_owned("subscription")),
+    "GET /triggers/webhooks": Route(role("viewer"), per_collection=False),
+    "POST /triggers/webhooks": Route(role("editor", 201), per_collection=False,
+                                     body=lambda c, w: {"url": "http://127.0.0.1:9/rt",
+                                                        "events": ["job.failed"]}),
+    "DELETE /triggers/webhooks/{webhook_id}": Route(owned_change(204), per_collection=False,
+                                                    setup=_owned("webhook", fresh=True)),
+    "GET /triggers/webhooks/{webhook_id}/deliveries": Route(owner_or_admin(),
+                                                            per_collection=False,
+                                                            setup=_owned("webhook")),
+    # Budgets: anyone may see a workflow's; its owner and admins set them.
+    "GET /triggers/budgets/{workflow_id}": Route(role("viewer"), per_collection=False),
+    "PUT /triggers/budgets/{workflow_id}": Route(owner_or_admin(others=403), per_collection=False,
+                                                 body=lambda c, w: {"soft_usd": 100,
+                                                                    "hard_usd": 1000}),
+    "DELETE /triggers/budgets/{workflow_id}": Route(owner_or_admin(204, 403),
+                                                    per_collection=False),
 }
 
 
