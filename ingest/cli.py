@@ -101,6 +101,29 @@ def _services(catalog: CatalogSettings, hook: NewCollectionHook | None) -> Servi
     return Services(catalog, IngestSettings(), store_from_settings(), hook)
 
 
+def _run_on_aws(svc: Services, source: str, query: Any) -> Any:
+    """Start the run as one Step Functions execution and follow it until it ends: the items
+    are registered here as each Fargate task ends (tasks never reach the database)."""
+    from ingest.aws import AwsIngest
+    from processing.aws.backend import manager_from_environment
+    from processing.db import Database
+
+    manager = manager_from_environment(Database(svc.dsn, max_size=4))
+    try:
+        runner = AwsIngest.install(manager, svc)
+        started = runner.start(source, query)
+        err.print(started.summary())
+        if started.job_id is not None:
+            job = runner.wait(started.job_id)
+            row = manager.executions.get(started.job_id)
+            if job != "successful":
+                err.print(f"job {started.job_id} {job}: {escape(str(row['error'] or ''))} "
+                          f"{escape(str(row['cause'] or ''))}")
+        return started
+    finally:
+        manager.shutdown()
+
+
 def _parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     if not value:
         return None
@@ -145,6 +168,13 @@ def build_cli(
             ),
         ] = False,
         concurrency: Annotated[int, typer.Option(min=1, help="Products at once.")] = 1,
+        backend: Annotated[
+            str,
+            typer.Option(
+                help="local: here or by `stacworks worker`; aws: one Step Functions "
+                "execution, a Fargate task per product (docs/aws.md)."
+            ),
+        ] = "local",
         as_json: Annotated[bool, typer.Option("--json", help="Print the run status.")] = False,
         progress: Annotated[
             bool,
@@ -181,10 +211,18 @@ def build_cli(
                 assets=tuple(asset or ()),
                 ids=tuple(item_id or ()),
             )
-            started = start_run(svc, source, query)
-            err.print(started.summary())
-            if started.queued and not queue:
-                _run_here(svc, started.run_id, concurrency, progress or err.is_terminal)
+            if backend not in ("local", "aws"):
+                raise IngestErrorForCli("--backend: expected local or aws")
+            if backend == "aws":
+                if queue:
+                    raise IngestErrorForCli("--queue: not with --backend aws (this command "
+                                            "follows the execution and registers the items)")
+                started = _run_on_aws(svc, source, query)
+            else:
+                started = start_run(svc, source, query)
+                err.print(started.summary())
+                if started.queued and not queue:
+                    _run_here(svc, started.run_id, concurrency, progress or err.is_terminal)
             status = run_status(svc.dsn, started.run_id)
             if as_json:
                 out.print_json(json.dumps(status))

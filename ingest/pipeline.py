@@ -307,3 +307,10 @@ def _discard(svc: Services, product: Product) -> None:
             svc.store.delete_prefix(f"{product.collection}/{product.item_id}")
     except Exception:  # noqa: BLE001 - clean-up must not hide the product's own error
         log.warning("could not clean up objects of %s/%s", product.collection, product.item_id)
+
+
+# Shared with the Fargate ingest task (ingest/fargate.py: builds without the database) and the
+# platform that registers what it built (ingest/aws.py), so all three make the same items.
+finish_item = _finish_item
+check_item = _check_item
+collection_doc = _collection_doc

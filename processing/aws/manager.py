@@ -10,22 +10,23 @@ import json
 import logging
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from objectstore import ObjectStore
 from objectstore.settings import StoreSettings
+from processing.algorithms import AlgorithmSpec
 from processing.aws.asl import ENV_OUTPUT_PREFIX, to_aws
 from processing.aws.clients import AwsClients
 from processing.aws.history import EcsTask, HistoryReader
 from processing.aws.outputs import AwsOutputPublisher, aws_provenance
 from processing.aws.settings import AwsProcessingSettings
-from processing.aws.taskdefs import AwsAlgorithmRegistry, TaskDefinitions
+from processing.aws.taskdefs import AwsAlgorithmRegistry, TaskDefinitionRef, TaskDefinitions
 from processing.aws.workflows import AwsWorkflowStore
 from processing.contract import ENV_INPUT_ITEMS, ENV_PARAMETERS, CatalogItems, resolve_items
 from processing.costs import task_cost
@@ -36,12 +37,29 @@ from processing.journal import LogLine, job_status
 from processing.outputs import Provenance
 from processing.settings import ProcessingSettings
 
-__all__ = ["AwsBackendError", "AwsExecutionManager", "s3_output_root"]
+__all__ = ["AwsBackendError", "AwsExecutionManager", "PlatformJobs", "s3_output_root"]
 
 log = logging.getLogger(__name__)
 
 #: Consecutive failed polls before a job is given up (the execution may still run on AWS).
 _MAX_POLL_ERRORS = 10
+
+
+class PlatformJobs(Protocol):
+    """Jobs of the platform's own tasks (``stacworks ingest --backend aws``): their process id
+    (``platform:...``, which no workflow or algorithm can have), the task they run, and what
+    is done with each task's outputs. Only executions recorded under that process id get
+    these tasks and this publishing, so no user workflow can run or publish through them."""
+
+    process_id: str
+
+    @property
+    def spec(self) -> AlgorithmSpec: ...
+    def task_role_arn(self) -> str | None: ...
+    def publish(self, row: Mapping[str, Any], task: EcsTask, key_prefix: str,
+                provenance: Mapping[str, Any]) -> dict[str, Any]: ...
+    def task_failed(self, row: Mapping[str, Any], task: EcsTask, cause: str) -> None: ...
+    def job_finished(self, row: Mapping[str, Any], status: str) -> None: ...
 
 
 class AwsBackendError(ProcessingError):
@@ -95,6 +113,9 @@ class AwsExecutionManager(ExecutionManager):
         self.aws_algorithms = AwsAlgorithmRegistry(db, self.task_definitions)
         self.algorithms = self.aws_algorithms  # registering also registers the task definition
         self.workflows = AwsWorkflowStore(db, self)  # storing a version deploys it
+        self.platform_jobs: dict[str, PlatformJobs] = {}
+        #: Made on first use (ingest's imports are heavy; most commands never need them).
+        self.platform_factories: dict[str, Callable[[AwsExecutionManager], PlatformJobs]] = {}
         self._deploy_lock = threading.Lock()
 
     # -- state machines ------------------------------------------------------------------------
@@ -103,18 +124,47 @@ class AwsExecutionManager(ExecutionManager):
         """Workflows by id; algorithms run as processes get ``algorithm-NAME``."""
         if process_id.startswith(ALGORITHM_PREFIX):
             process_id = "algorithm-" + process_id.removeprefix(ALGORITHM_PREFIX)
-        return self.aws.state_machine_name(process_id)
+        # "platform.x": a dot no workflow id has, so no workflow shares the machine.
+        return self.aws.state_machine_name(process_id.replace(":", "."))
 
-    def export(self, definition: Mapping[str, Any]) -> dict[str, Any]:
-        """The document deployed for ``definition`` (see :func:`processing.aws.asl.to_aws`)."""
-        return to_aws(definition, self.aws_algorithms, self.aws, output_root=self.output_root)
+    def export(self, definition: Mapping[str, Any], *,
+               platform: PlatformJobs | None = None) -> dict[str, Any]:
+        """The document deployed for ``definition`` (see :func:`processing.aws.asl.to_aws`);
+        ``platform``'s task resolves only in its own jobs' documents."""
+        registry: Any = self.aws_algorithms
+        if platform is not None:
+            registry = _PlatformResolver(self, platform)
+        return to_aws(definition, registry, self.aws, output_root=self.output_root)
+
+    def platform(self, process_id: str) -> PlatformJobs | None:
+        """The platform jobs of ``process_id`` (None: a workflow or an algorithm)."""
+        if process_id not in self.platform_jobs and process_id in self.platform_factories:
+            self.platform_jobs[process_id] = self.platform_factories.pop(process_id)(self)
+        return self.platform_jobs.get(process_id)
+
+    def platform_task(self, platform: PlatformJobs) -> TaskDefinitionRef:
+        """The platform task's registered revision (registered on first use)."""
+        try:
+            return self.task_definitions.find(platform.spec)
+        except ProcessingError:
+            return self.task_definitions.register(platform.spec,
+                                                  task_role_arn=platform.task_role_arn())
+
+    def submit_platform(self, platform: PlatformJobs, record: Mapping[str, Any]) -> None:
+        """Record and queue a job of the platform's own task (the caller checked the rights:
+        these write into any collection)."""
+        self.executions.create({**record, "process_id": platform.process_id,
+                                "workflow_id": platform.process_id, "workflow_version": None})
+        self._schedule(str(record["id"]))
 
     def deploy(self, process_id: str, definition: Mapping[str, Any]) -> str:
         """Create or update the STANDARD state machine of a process; return its ARN."""
         if not self.aws.state_machine_role_arn:
             raise AwsBackendError("STACWORKS_PROCESSING_AWS_STATE_MACHINE_ROLE_ARN is not set")
         name = self.state_machine_name(process_id)
-        document = json.dumps(self.export(definition), indent=1, sort_keys=True)
+        document = json.dumps(self.export(definition,
+                                          platform=self.platform(process_id)),
+                              indent=1, sort_keys=True)
         sfn = self.clients.sfn
         with self._deploy_lock:
             arn = self._find_state_machine(name)
@@ -156,6 +206,8 @@ class AwsExecutionManager(ExecutionManager):
         in S3: tasks read these instead of the catalog, as local tasks read their snapshots,
         so neither a private collection nor the API's reachability stops a Fargate task."""
         refs = list((row["input"] or {}).get("items") or [])
+        if self.platform(row["process_id"]) is not None:  # snapshots the platform job wrote
+            return [str(ref) for ref in refs]
         urls: list[str] = []
         with tempfile.TemporaryDirectory(prefix="stacworks-aws-") as tmp:
             items = resolve_items(refs, Path(tmp), catalog=CatalogItems(self.dsn))
@@ -302,6 +354,9 @@ class AwsExecutionManager(ExecutionManager):
         elif status == "successful" and rejected:
             status, error, cause = "failed", "Stacworks.InvalidOutput", "; ".join(rejected)
         self.executions.finish(row["id"], status, output=output, error=error, cause=cause)
+        platform = self.platform(row["process_id"])
+        if platform is not None:
+            platform.job_finished(row, status)
 
     # -- task runs -----------------------------------------------------------------------------
 
@@ -309,11 +364,9 @@ class AwsExecutionManager(ExecutionManager):
         name, version = task.algorithm
         cpu, memory = task.size
         if cpu is None or memory is None:
-            try:
-                spec = self.algorithms.get(name, version or None)
-                cpu, memory = cpu or spec.cpu, memory or spec.memory
-            except ProcessingError:
-                pass
+            found = self._spec(row, name, version)
+            if found is not None:
+                cpu, memory = cpu or found.cpu, memory or found.memory
         return self.executions.start_task_run({
             "execution_id": row["id"], "run": run, "state_name": task.state_name,
             "state_path": (f"{task.state_name}[{task.map_index}]" if task.map_index is not None
@@ -329,11 +382,8 @@ class AwsExecutionManager(ExecutionManager):
         self._copy_logs(row["id"], task, task_run_id, cursor or _LogCursor())
         name, version = task.algorithm
         cpu, memory = task.size
-        spec = None
-        try:
-            spec = self.algorithms.get(name, version or None)
-        except ProcessingError:
-            log.warning("task of unknown algorithm %s:%s in %s", name, version, row["id"])
+        spec = self._spec(row, name, version)
+        platform = self.platform(row["process_id"])
         cpu, memory = cpu or (spec.cpu if spec else 0), memory or (spec.memory if spec else 0)
         seconds = task.duration_seconds or 0.0
         cost = task_cost(cpu, memory, seconds, self.settings).usd if seconds else 0.0
@@ -342,27 +392,50 @@ class AwsExecutionManager(ExecutionManager):
                                             exit_code=task.exit_code, duration=seconds,
                                             cost=cost, error=task.error or "States.TaskFailed",
                                             cause=task.cause or "the task failed")
+            if platform is not None:
+                platform.task_failed(row, task, task.cause or task.error or "the task failed")
             return None
         try:
-            outputs = self._publish(row, task, spec, cpu, memory)
+            if platform is not None:
+                outputs = platform.publish(row, task, self._task_prefix(task),
+                                           aws_provenance(task, cpu, memory))
+            else:
+                outputs = self._publish(row, task, spec, cpu, memory)
         except ProcessingError as exc:
             self.executions.finish_task_run(task_run_id, status="failed", exit_code=0,
                                             duration=seconds, cost=cost,
                                             error="Stacworks.InvalidOutput", cause=str(exc))
+            if platform is not None:
+                platform.task_failed(row, task, str(exc))
             return f"{task.state_name}: {exc}"
         self.executions.finish_task_run(task_run_id, status="succeeded",
                                         exit_code=task.exit_code or 0, duration=seconds,
                                         cost=cost, outputs=outputs)
         return None
 
+    def _spec(self, row: Mapping[str, Any], name: str, version: str) -> AlgorithmSpec | None:
+        """The algorithm (or, in a platform job, the platform task) a task ran."""
+        platform = self.platform(row["process_id"])
+        if platform is not None and platform.spec.name == name:
+            return platform.spec
+        try:
+            return self.algorithms.get(name, version or None)
+        except ProcessingError:
+            log.warning("task of unknown algorithm %s:%s in %s", name, version, row["id"])
+            return None
+
+    def _task_prefix(self, task: EcsTask) -> str:
+        """The store key prefix (``…/``) of a task's outputs, checked to be ours."""
+        prefix = task.environment.get(ENV_OUTPUT_PREFIX, "")
+        root = self.output_root.rstrip("/") + "/"
+        if not prefix.startswith(root) or ".." in prefix:
+            raise ProcessingError(f"{ENV_OUTPUT_PREFIX} {prefix!r} is outside {root}")
+        return self.aws.work_prefix.strip("/") + "/" + prefix[len(root):].strip("/") + "/"
+
     def _publish(self, row: Mapping[str, Any], task: EcsTask, spec: Any, cpu: int,
                  memory: int) -> dict[str, Any]:
         """Read the task's outputs from S3 and register them (none written: nothing to do)."""
-        prefix = task.environment.get(ENV_OUTPUT_PREFIX, "")
-        root = self.output_root.rstrip("/") + "/"
-        if not prefix.startswith(root):
-            raise ProcessingError(f"{ENV_OUTPUT_PREFIX} {prefix!r} is outside {root}")
-        key_prefix = self.aws.work_prefix.strip("/") + "/" + prefix[len(root):].strip("/") + "/"
+        key_prefix = self._task_prefix(task)
         keys = [info.key for info in self.object_store.list(key_prefix)]
         if not keys:
             return {"ExitCode": 0, "Items": [], "Outputs": []}
@@ -469,3 +542,15 @@ class AwsExecutionManager(ExecutionManager):
             self._stop_execution(self.execution_arn(machine, execution_id))
         except (BotoCoreError, ClientError, ProcessingError) as exc:
             log.warning("cannot stop %s: %s", execution_id, exc)
+
+
+class _PlatformResolver:
+    """Resolves the platform task of one platform job, and every algorithm as usual."""
+
+    def __init__(self, manager: AwsExecutionManager, platform: PlatformJobs) -> None:
+        self.manager, self.platform = manager, platform
+
+    def resolve(self, name: str, version: str | None = None) -> TaskDefinitionRef:
+        if name == self.platform.spec.name:
+            return self.manager.platform_task(self.platform)
+        return self.manager.aws_algorithms.resolve(name, version)

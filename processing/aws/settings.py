@@ -107,12 +107,33 @@ class AwsProcessingSettings(BaseSettings):
         description="Log bytes of one task copied into the job's logs; then a truncation note.",
     )
 
+    ingest_image: str = Field(
+        default="stacworks/platform:latest",
+        description="Image of the platform task stacworks-ingest-product (the platform image; "
+                    "a name without a host is in IMAGE_REGISTRY).",
+    )
+    ingest_cpu: int = Field(default=2048, description="CPU units of an ingest task.")
+    ingest_memory: int = Field(default=8192, description="Memory (MiB) of an ingest task.")
+    ingest_ephemeral_storage_gib: int = Field(
+        default=50, ge=21, le=200, description="Ephemeral storage (GiB) of an ingest task.",
+    )
+    ingest_task_role_arn: str | None = Field(
+        default=None,
+        description="Role of ingest tasks (S3 write to the work prefix only); TASK_ROLE_ARN "
+                    "when unset.",
+    )
+    ingest_max_concurrency: int = Field(
+        default=40, ge=1, le=40,
+        description="Products ingested at once by one run (an inline Map runs at most 40).",
+    )
+
     @field_validator("subnets", "security_groups", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
 
-    @field_validator("execution_role_arn", "task_role_arn", "state_machine_role_arn")
+    @field_validator("execution_role_arn", "task_role_arn", "state_machine_role_arn",
+                     "ingest_task_role_arn")
     @classmethod
     def _role(cls, value: str | None) -> str | None:
         if value is not None and not _ROLE_ARN.match(value):

@@ -63,7 +63,9 @@ def fargate_commands() -> dict[str, list[str]]:
     the container entry point, which uploads the outputs to the task's S3 prefix."""
     entry = [sys.executable, "-m", "processing.aws.task_entry", "--"]
     ndvi = load_algorithm_file(ROOT / "algorithms/ndvi.yaml")
-    return {f"stacworks-{NDVI_AWS}": [*entry, *local_argv(ndvi)]}
+    return {f"stacworks-{NDVI_AWS}": [*entry, *local_argv(ndvi)],
+            # The platform task of `stacworks ingest --backend aws` (ingest/fargate.py).
+            "stacworks-ingest-product": [sys.executable, "-m", "ingest.fargate"]}
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,92 @@
+"""A whole ingest as one Step Functions execution (``stacworks ingest --backend aws``) on moto:
+a Map over the products, one ``stacworks-ingest-product`` task each, played by the harness
+(``python -m ingest.fargate`` with the RunTask's environment, writing to the moto S3); the
+platform registers the item from the task's outputs; the task never sees the database URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+
+from ingest.aws import PROCESS_ID, ingest_definition, ingest_task_spec
+from processing.asl import validate
+from processing.aws.backend import INGEST_PROCESS_ID
+from processing.aws.settings import AwsProcessingSettings
+from tests.harness import stacworks
+from tests.ingest.fixtures import Loopback
+
+from .conftest import KEYS, MotoAws
+
+COLLECTION = "aws-ingest"
+
+
+def test_ingest_definition_is_a_map_over_products() -> None:
+    settings = AwsProcessingSettings()
+    definition = ingest_definition(ingest_task_spec(settings), 7)
+    assert validate(definition).valid
+    each = definition["States"]["EachProduct"]
+    assert (each["Type"], each["ItemsPath"], each["MaxConcurrency"]) == ("Map", "$.items", 7)
+    task = each["ItemProcessor"]["States"]["ingest-product"]
+    assert task["Parameters"]["TaskDefinition"] == "stacworks-ingest-product"
+    assert task["Catch"][0]["Next"] == "ProductFailed"  # one bad product fails only itself
+    assert INGEST_PROCESS_ID == PROCESS_ID  # the server follows ingest jobs under this id
+
+
+def test_ingest_run_on_fargate(stacworks_env: dict[str, str], moto_aws: MotoAws,
+                               loopback: Loopback, shared_data: Path, dsn: str) -> None:
+    env = {**stacworks_env, **KEYS, **moto_aws.settings_env(),
+           "STACWORKS_PROCESSING_BACKEND": "aws",
+           "STACWORKS_PROCESSING_AWS_INGEST_TASK_ROLE_ARN":
+               "arn:aws:iam::123456789012:role/ingest-task",
+           "STACWORKS_STORE": f"s3://{moto_aws.bucket}/cat",
+           "STACWORKS_S3_ENDPOINT": moto_aws.endpoint,
+           "STACWORKS_S3_ACCESS_KEY_ID": "testing", "STACWORKS_S3_SECRET_ACCESS_KEY": "testing",
+           "STACWORKS_INGEST_SCHEMA_MIRROR": str(shared_data / "stac-schemas")}
+    args = ["ingest", "--source", "urls", "--collection", COLLECTION,
+            "--url", loopback.published["rgb"], "--backend", "aws", "--json"]
+    done = stacworks(*args, env=env)
+    status = json.loads(done.stdout)
+    assert status["counts"]["done"] == 1, done.stdout + done.stderr
+    assert "on Fargate as job" in done.stderr
+
+    with psycopg.connect(dsn) as conn:
+        (item,) = conn.execute("SELECT pgstac.get_item('RGB.byte', %s)",
+                               (COLLECTION,)).fetchone() or (None,)
+        (job, job_status), *_ = conn.execute(
+            "SELECT id, status FROM stacworks.processing_executions WHERE process_id = %s "
+            "ORDER BY created_at DESC", (PROCESS_ID,)).fetchall()
+    assert job_status == "successful"
+    # The asset was copied from the task's prefix to its catalog key by the platform.
+    href = item["assets"]["data"]["href"]
+    assert href == f"s3://{moto_aws.bucket}/cat/{COLLECTION}/RGB.byte/data.tif"
+    s3 = moto_aws.client("s3")
+    stored = s3.head_object(Bucket=moto_aws.bucket, Key=f"cat/{COLLECTION}/RGB.byte/data.tif")
+    assert stored["ContentLength"] == item["assets"]["data"]["file:size"]
+    assert item["properties"]["proj:code"] == "EPSG:32618"
+    assert item["properties"]["stacworks:aws"]["task_arn"].startswith("arn:aws:ecs:")
+
+    # What the RunTask carried: the product snapshot and the contract, never the database.
+    ecs = moto_aws.client("ecs")
+    arns = ecs.list_tasks(cluster="stacworks", startedBy="AWS Step Functions")["taskArns"]
+    tasks = ecs.describe_tasks(cluster="stacworks", tasks=arns)["tasks"]
+    (task,) = [t for t in tasks if {"name": "STACWORKS_EXECUTION_ID", "value": job}
+               in t["overrides"]["containerOverrides"][0]["environment"]]
+    carried = {e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0][
+        "environment"]}
+    assert json.loads(carried["STACWORKS_INPUT_ITEMS"]) == [
+        f"s3://{moto_aws.bucket}/cat/_processing/{job}/inputs/000.json"]
+    assert not [name for name in carried if "DATABASE" in name or "DSN" in name]
+    assert "postgresql://" not in json.dumps(carried)
+    definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])[
+        "taskDefinition"]
+    assert definition["family"] == "stacworks-ingest-product"
+    assert definition["taskRoleArn"].endswith("role/ingest-task")
+    assert definition["containerDefinitions"][0]["command"] == ["python", "-m", "ingest.fargate"]
+    assert "postgresql://" not in json.dumps(definition)
+
+    # Again: already ingested, nothing started.
+    again = stacworks(*args, env=env)
+    assert json.loads(again.stdout)["counts"]["skipped"] == 1
+    assert "already ingested" in again.stderr
