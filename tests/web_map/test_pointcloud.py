@@ -126,6 +126,12 @@ def test_private_copc_is_served_by_range_to_its_readers_only(lidar_web: LidarWeb
     assert httpx.get(url, headers={**auth, "Range": "bytes=0-3"}, timeout=30).content == b"LASF"
 
 
+def _drawn(page: Any, points: int | str, color: str) -> None:
+    """Wait for the frame that shows ``points`` points coloured by ``color``."""
+    page.wait_for_selector(f'[data-testid="pointcloud-view"][data-drawn-points="{points}"]'
+                           f'[data-drawn-color="{color}"]')
+
+
 def _shot(page: Any, path: Path) -> np.ndarray:
     png = page.locator('[data-testid="pointcloud-canvas"]').screenshot(path=str(path))
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
@@ -192,7 +198,7 @@ def test_open_3d_streams_the_copc_by_range_requests(
         assert int(state["partialRequests"]) == len(asset_calls)
         assert int(state["bytes"]) <= lidar_web.copc.stat().st_size + 65536
 
-        page.wait_for_timeout(300)  # the frame after the last node
+        _drawn(page, state["points"], "elevation")
         by_height = _shot(page, artifacts / "pointcloud-elevation.png")
         covered = _point_pixels(by_height)
         assert covered.mean() > 0.05, covered.mean()  # points, not an empty canvas
@@ -201,8 +207,7 @@ def test_open_3d_streams_the_copc_by_range_requests(
 
         page.screenshot(path=str(artifacts / "pointcloud-page.png"))  # the view in the page
         page.select_option('[data-testid="pointcloud-color"]', "classification")
-        page.wait_for_selector('[data-testid="pointcloud-view"][data-color="classification"]')
-        page.wait_for_timeout(300)
+        _drawn(page, state["points"], "classification")
         by_class = _shot(page, artifacts / "pointcloud-classification.png")
         assert _point_pixels(by_class).mean() > 0.05
         assert np.abs(by_class - by_height).sum(axis=2).astype(bool).mean() > 0.02
@@ -228,6 +233,7 @@ def test_the_point_budget_bounds_what_is_read(
         size = LONE_STAR.stat().st_size
         assert int(small["bytes"]) < 0.7 * size, (small, size)
         assert page.locator('[data-testid="pointcloud-color"] option[value="rgb"]').is_disabled()
+        _drawn(page, small["points"], "elevation")
         img = _shot(page, artifacts / "pointcloud-lone-star-250k.png")
         assert _point_pixels(img).mean() > 0.05
 

@@ -6,7 +6,8 @@
  *
  * The root element reports its progress for people and tests alike: data-state
  * (loading | ready | error), data-points, data-nodes, data-depth, data-budget, data-truncated
- * (nodes left out for the budget), data-requests, data-partial-requests (206 answers), data-bytes.
+ * (nodes left out for the budget), data-requests, data-partial-requests (206 answers), data-bytes,
+ * and data-drawn-points / data-drawn-color: what the last frame drawn shows.
  */
 
 import * as THREE from "three";
@@ -250,7 +251,12 @@ class Viewer implements PointCloudView {
   private requestRender(): void {
     if (this.closed) return;
     cancelAnimationFrame(this.frame);
-    this.frame = requestAnimationFrame(() => this.renderer.render(this.scene, this.camera));
+    this.frame = requestAnimationFrame(() => {
+      this.renderer.render(this.scene, this.camera);
+      // What the canvas shows now (a test waits for it before a screenshot).
+      this.root.dataset.drawnPoints = String(this.pointsLoaded());
+      this.root.dataset.drawnColor = this.mode;
+    });
   }
 
   private pointsLoaded(): number {
