@@ -41,7 +41,10 @@ def test_single_band_products_get_a_colormap() -> None:
     dem = default_renders(_coll("earth-search-v1/collections/cop-dem-glo-30.json"))
     assert dem == {"data": {"title": "Elevation", "assets": ["data"], "rescale": [[0, 4000]],
                             "colormap_name": "terrain"}}
-    assert default_renders(_coll("planetary-computer/collections/3dep-lidar-copc.json")) == {}
+    # A COPC collection is drawn by the tiler's point-cloud reader (band 2: the DTM).
+    copc = default_renders(_coll("planetary-computer/collections/3dep-lidar-copc.json"))
+    assert copc["dtm"]["assets"] == ["data|bidx=2"] and "classification" in copc
+    assert default_render_name(render_params(copc)) == "dtm"
 
 
 def test_render_params_and_default_choice() -> None:
