@@ -122,6 +122,11 @@ class Viewer implements PointCloudView {
     this.camera.up.set(0, 0, 1); // z is height
     this.controls = new OrbitControls(this.camera, this.renderer.domElement);
     this.controls.addEventListener("change", () => this.requestRender());
+    // Keyboard: arrows pan once the canvas has focus (Tab to it).
+    const canvas = this.renderer.domElement;
+    canvas.tabIndex = 0;
+    canvas.setAttribute("aria-label", "Point cloud: drag to orbit, wheel to zoom, right-drag or arrows to pan");
+    this.controls.listenToKeyEvents(canvas);
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(this.canvasWrap);
     this.fit();
