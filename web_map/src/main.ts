@@ -22,6 +22,7 @@ import { JobsPanel, addJobLayer } from "./panels/jobs";
 import { layersPanel } from "./panels/layers";
 import { PREVIEW_LAYER, PreviewPanel, itemLayer } from "./panels/preview";
 import { SearchPanel } from "./panels/search";
+import { TriggersPanel } from "./panels/triggers";
 import { selectionPanel } from "./panels/selection";
 import { signInControl } from "./panels/signin";
 import { WorkflowPanel } from "./panels/workflow";
@@ -155,6 +156,7 @@ function main(): void {
   new WorkflowPanel(app, workflowMount, jobs);
   layersPanel(app, right);
   new IngestPanel(app, right, () => ({ from: search!.state.from, to: search!.state.to, maxCloud: search!.maxCloudText }));
+  new TriggersPanel(app, right, () => ({ collection: search!.state.collection, maxCloud: search!.maxCloudText }));
   search.restore(initial);
   workflowsView(app); // the workflow builder, beside the map
 
