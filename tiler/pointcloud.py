@@ -90,7 +90,7 @@ class NotForPointClouds(TilesError):
 
 @dataclass
 class _Limits:
-    max_points: int = 20_000_000
+    max_points: int = 5_000_000
     fill_pixels: int = 16
 
 

@@ -70,7 +70,7 @@ class TilerSettings(BaseSettings):
         "seen from far out would otherwise read gigabytes for one tile).",
     )
     max_points: int = Field(
-        default=20_000_000, ge=1000,
+        default=5_000_000, ge=1000,
         description="Most points one tile/part request may read from point clouds (COPC), all "
         "its assets together, at the level of detail of its zoom; more is a 422.",
     )
