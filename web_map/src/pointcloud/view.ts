@@ -112,9 +112,7 @@ class Viewer implements PointCloudView {
     this.root.addEventListener("keydown", (e) => {
       if (e.key === "Escape") this.close();
     });
-    mount.append(this.root);
-    this.root.focus(); // Escape closes it; drag to orbit, wheel to zoom, right-drag to pan
-
+    // Throws without WebGL: before anything is put on the page (the caller says why).
     this.renderer = new THREE.WebGLRenderer({ antialias: false, preserveDrawingBuffer: true });
     this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
     this.renderer.setClearColor(0x11161f);
@@ -127,6 +125,8 @@ class Viewer implements PointCloudView {
     canvas.tabIndex = 0;
     canvas.setAttribute("aria-label", "Point cloud: drag to orbit, wheel to zoom, right-drag or arrows to pan");
     this.controls.listenToKeyEvents(canvas);
+    mount.append(this.root);
+    this.root.focus(); // Escape closes it; drag to orbit, wheel to zoom, right-drag to pan
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(this.canvasWrap);
     this.fit();
