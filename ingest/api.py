@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
-from catalog.access import Access, AccessMiddleware, RoleGate
+from catalog.access import Access, AccessMiddleware, RoleGate, principal_of
 from catalog.settings import CatalogSettings
 from catalog.validation import storable_input
 from ingest.errors import IngestError
@@ -28,6 +29,9 @@ from ingest.service import start_run
 from ingest.settings import IngestSettings
 from ingest.sources import SOURCE_NAMES, SearchQuery
 from objectstore import DEFAULT_STATUS_CODES, ObjectStore, StoreError, store_from_settings
+
+if TYPE_CHECKING:
+    from ingest.aws import AwsIngest
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,11 @@ class RunRequest(BaseModel):
     urls: list[str] = Field(default_factory=list, description="For source 'urls'.")
     assets: list[str] = Field(default_factory=list, description="Only these asset keys.")
     ids: list[str] = Field(default_factory=list, description="Only these source item ids.")
+    backend: Literal["local", "aws"] = Field(
+        default="local",
+        description="local: the ingest workers; aws: one Step Functions execution with a "
+        "Fargate task per product (STACWORKS_PROCESSING_BACKEND=aws settings; docs/aws.md).",
+    )
 
     def query(self) -> SearchQuery:
         return SearchQuery(
@@ -79,6 +88,7 @@ def create_ingest_app(
     catalog = catalog or CatalogSettings()
     settings = settings or IngestSettings()
     svc = Services(catalog, settings, store or store_from_settings(), on_new_collection)
+    on_aws = _AwsRuns(svc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +100,7 @@ def create_ingest_app(
         try:
             yield
         finally:
+            on_aws.shutdown()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -116,7 +127,25 @@ def create_ingest_app(
         return _error("StoreError", "the object store is not available", status)
 
     @app.post("/runs", status_code=201, summary="Start an ingest run")
-    async def post_run(body: RunRequest) -> JSONResponse:
+    async def post_run(body: RunRequest, request: Request) -> JSONResponse:
+        if body.backend == "aws":  # the run's Fargate job is followed by this server
+            from processing.errors import ProcessingError
+
+            principal = principal_of(request)
+            try:
+                runner = await run_in_threadpool(on_aws.runner)
+                started_aws = await run_in_threadpool(
+                    runner.start, body.source, body.query(),
+                    None if principal.unrestricted else principal.id)
+            except ProcessingError as exc:  # misconfigured, refused by AWS, too many products
+                log.warning("ingest run on aws: %s", exc)
+                code = exc.status_code if exc.status_code < 500 else 503
+                return _error(type(exc).__name__, str(exc), code)
+            status = await run_in_threadpool(run_status, svc.dsn, started_aws.run_id)
+            status["message"] = started_aws.summary()
+            status["job"] = started_aws.job_id
+            return JSONResponse(status, status_code=201,
+                                headers={"Location": f"runs/{started_aws.run_id}"})
         started = await run_in_threadpool(start_run, svc, body.source, body.query())
         status = await run_in_threadpool(run_status, svc.dsn, started.run_id)
         status["message"] = started.summary()
@@ -141,3 +170,39 @@ def create_ingest_app(
         }
 
     return app
+
+
+class _AwsRuns:
+    """The aws back end of ingest runs, made on the first ``"backend": "aws"`` request: an
+    execution manager of its own that starts and follows the runs' executions (and, when
+    started, any the last server left unfinished)."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self._runner: AwsIngest | None = None
+        self._lock = threading.Lock()
+
+    def runner(self) -> AwsIngest:
+        from ingest.aws import AwsIngest
+        from processing.aws.backend import aws_manager
+        from processing.settings import ProcessingSettings
+
+        with self._lock:
+            if self._runner is None:
+                settings = ProcessingSettings()
+                if settings.backend != "aws":
+                    raise IngestErrorForApi("backend: aws needs STACWORKS_PROCESSING_BACKEND=aws "
+                                            "and its settings (docs/aws.md)")
+                manager = aws_manager(self.svc.catalog, settings, object_store=self.svc.store)
+                self._runner = AwsIngest.install(manager, self.svc)
+            return self._runner
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._runner is not None:
+                self._runner.manager.shutdown()
+                self._runner = None
+
+
+class IngestErrorForApi(IngestError):
+    status_code = 400

@@ -6,9 +6,11 @@ platform registers the item from the task's outputs; the task never sees the dat
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from ingest.aws import PROCESS_ID, ingest_definition, ingest_task_spec
 from processing.asl import validate
@@ -20,6 +22,7 @@ from tests.ingest.fixtures import Loopback
 from .conftest import KEYS, MotoAws
 
 COLLECTION = "aws-ingest"
+COLLECTION_API = "aws-ingest-api"
 
 
 def test_ingest_definition_is_a_map_over_products() -> None:
@@ -34,9 +37,9 @@ def test_ingest_definition_is_a_map_over_products() -> None:
     assert INGEST_PROCESS_ID == PROCESS_ID  # the server follows ingest jobs under this id
 
 
-def test_ingest_run_on_fargate(stacworks_env: dict[str, str], moto_aws: MotoAws,
-                               loopback: Loopback, shared_data: Path, dsn: str) -> None:
-    env = {**stacworks_env, **KEYS, **moto_aws.settings_env(),
+@pytest.fixture(scope="module")
+def env(stacworks_env: dict[str, str], moto_aws: MotoAws, shared_data: Path) -> dict[str, str]:
+    return {**stacworks_env, **KEYS, **moto_aws.settings_env(),
            "STACWORKS_PROCESSING_BACKEND": "aws",
            "STACWORKS_PROCESSING_AWS_INGEST_TASK_ROLE_ARN":
                "arn:aws:iam::123456789012:role/ingest-task",
@@ -44,6 +47,10 @@ def test_ingest_run_on_fargate(stacworks_env: dict[str, str], moto_aws: MotoAws,
            "STACWORKS_S3_ENDPOINT": moto_aws.endpoint,
            "STACWORKS_S3_ACCESS_KEY_ID": "testing", "STACWORKS_S3_SECRET_ACCESS_KEY": "testing",
            "STACWORKS_INGEST_SCHEMA_MIRROR": str(shared_data / "stac-schemas")}
+
+
+def test_ingest_run_on_fargate(env: dict[str, str], moto_aws: MotoAws, loopback: Loopback,
+                               dsn: str) -> None:
     args = ["ingest", "--source", "urls", "--collection", COLLECTION,
             "--url", loopback.published["rgb"], "--backend", "aws", "--json"]
     done = stacworks(*args, env=env)
@@ -86,7 +93,41 @@ def test_ingest_run_on_fargate(stacworks_env: dict[str, str], moto_aws: MotoAws,
     assert definition["containerDefinitions"][0]["command"] == ["python", "-m", "ingest.fargate"]
     assert "postgresql://" not in json.dumps(definition)
 
-    # Again: already ingested, nothing started.
-    again = stacworks(*args, env=env)
-    assert json.loads(again.stdout)["counts"]["skipped"] == 1
-    assert "already ingested" in again.stderr
+
+
+def test_ingest_api_runs_on_fargate(env: dict[str, str], loopback: Loopback, dsn: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POST /ingest/runs`` with ``"backend": "aws"`` (admins only, as every run): the same
+    execution, followed by the server; a repeated request finds the product ingested."""
+    for key, value in env.items():
+        if key.startswith(("STACWORKS_PROCESSING", "STACWORKS_S3_", "STACWORKS_STORE",
+                           "AWS_")):
+            monkeypatch.setenv(key, value)
+    from starlette.testclient import TestClient
+
+    from catalog.access import Access, AccessSettings
+    from catalog.settings import CatalogSettings
+    from ingest.api import create_ingest_app
+    from ingest.settings import IngestSettings
+
+    app = create_ingest_app(
+        CatalogSettings(home=env["STACWORKS_HOME"], db_port=int(env["STACWORKS_DB_PORT"])),
+        IngestSettings(schema_mirror=env["STACWORKS_INGEST_SCHEMA_MIRROR"]),
+        access=Access(dsn, AccessSettings(enabled=False)))
+    body = {"source": "urls", "collection": COLLECTION_API, "backend": "aws",
+            "urls": [loopback.published["rgb"]]}
+    with TestClient(app) as api:
+        started = api.post("/runs", json=body)
+        assert started.status_code == 201, started.text
+        assert started.json()["job"]
+        deadline = time.monotonic() + 60
+        while (run := api.get(f"/runs/{started.json()['id']}").json())["finished_at"] is None:
+            assert time.monotonic() < deadline, run
+            time.sleep(0.2)
+        assert run["counts"]["done"] == 1, run
+        again = api.post("/runs", json=body).json()
+        assert (again["counts"]["skipped"], again["job"]) == (1, None)
+    with psycopg.connect(dsn) as conn:
+        (item,) = conn.execute("SELECT pgstac.get_item('RGB.byte', %s)",
+                               (COLLECTION_API,)).fetchone() or (None,)
+    assert item["assets"]["data"]["href"].endswith(f"/cat/{COLLECTION_API}/RGB.byte/data.tif")
