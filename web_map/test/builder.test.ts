@@ -123,6 +123,10 @@ describe("the canvas's flat form", () => {
     expect(problems).toEqual([]);
     const doc = exportAsl(graph) as any;
     expect(doc.StartAt).toBe("EachItem");
+    expect(Object.keys(doc.States.EachItem)[0]).toBe("Type");
+    expect(doc.States.EachItem.ItemProcessor.States.NDVI.Type).toBe("Task");
+    expect(Object.keys(exportAsl(graph, { layout: true })).slice(0, 2)).toEqual(["Comment", "StartAt"]);
+    expect(String(exportAsl(graph, { layout: true }).Comment).startsWith("@layout ")).toBe(true);
     expect(doc.States.EachItem.Next).toBe("Done");
     expect(doc.States.EachItem.ItemProcessor.StartAt).toBe("NDVI");
     expect(doc.States.EachItem.ItemProcessor.ProcessorConfig).toEqual({ Mode: "INLINE" });

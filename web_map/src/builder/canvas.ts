@@ -164,6 +164,7 @@ export class Canvas {
     this.graph = new Graph({
       container,
       autoResize: true,
+      async: false, // a workflow has tens of states: draw them at once (and tests see them)
       grid: { visible: true, size: 10 },
       panning: { enabled: true, eventTypes: ["leftMouseDown"] },
       mousewheel: { enabled: true, modifiers: ["ctrl", "meta"] },

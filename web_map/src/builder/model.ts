@@ -68,6 +68,7 @@ const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(
 /** `obj` with its keys in `keys`' order first (new keys after them, transitions last). */
 function ordered(obj: JsonObject, keys: string[]): JsonObject {
   const out: JsonObject = {};
+  if ("Type" in obj && !keys.includes("Type")) out.Type = obj.Type;
   for (const k of keys) if (k in obj) out[k] = obj[k];
   for (const k of Object.keys(obj)) if (!(k in out) && !TRANSITIONS.has(k)) out[k] = obj[k];
   for (const k of ["Next", "End", "Default"]) if (k in obj && !(k in out)) out[k] = obj[k];
@@ -215,7 +216,7 @@ export function exportAsl(graph: FlowGraph, { layout = false } = {}): JsonObject
   for (const [path, node] of walk(graph)) {
     if (node.box) boxes[path] = [node.box.x, node.box.y, node.box.width, node.box.height].map(round);
   }
-  const text = typeof doc.Comment === "string" ? `${doc.Comment}\n` : "";
+  const text = typeof doc.Comment === "string" && doc.Comment ? `${doc.Comment}\n` : "";
   const comment = `${text}${LAYOUT_MARK}${JSON.stringify({ boxes })}`;
   return "Comment" in doc ? { ...doc, Comment: comment } : { Comment: comment, ...doc };
 }

@@ -31,7 +31,7 @@ const ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const VALIDATE_DELAY_MS = 250;
 const RUN_POLL_MS = 1000;
 
-const EMPTY: JsonObject = { Comment: "", StartAt: "", States: {} };
+const EMPTY: JsonObject = { StartAt: "", States: {} };
 
 function download(name: string, text: string): void {
   const a = h("a", { href: URL.createObjectURL(new Blob([text], { type: "application/json" })), download: name });
@@ -105,7 +105,10 @@ export class BuilderView {
       h("section", {}, h("h2", {}, "Runs"), this.runList),
     );
     root.append(toolbar, this.message, h("div", { class: "builder-body" }, this.palette, this.canvasEl, side));
-    this.canvas = new Canvas(this.canvasEl, { changed: () => this.edited(), selected: (id) => this.select(id) });
+    // X6 sizes its container itself: give it a box inside the grid cell, not the cell
+    const surface = h("div", { class: "builder-surface" });
+    this.canvasEl.append(surface);
+    this.canvas = new Canvas(surface, { changed: () => this.edited(), selected: (id) => this.select(id) });
 
     this.picker.addEventListener("change", () => void (this.picker.value ? this.open(this.picker.value) : this.newWorkflow()));
     this.saveButton.addEventListener("click", () => void this.save());
@@ -138,7 +141,16 @@ export class BuilderView {
   // -- palette -------------------------------------------------------------------------------
 
   private async loadPalette(): Promise<void> {
-    const items: HTMLElement[] = [h("h2", {}, "Algorithms")];
+    // the control states first: they need no server
+    const algorithms = h("div", { class: "palette-algorithms" }, h("p", { class: "muted" }, "loading algorithms…"));
+    const controls: HTMLElement[] = [h("h2", {}, "Control")];
+    for (const c of CONTROL_KINDS) {
+      const item = h("div", { class: `palette-item control kind-${c.kind.toLowerCase()}`, "data-testid": "builder-palette-item", "data-kind": c.kind, title: c.hint }, h("b", {}, c.kind), h("small", {}, c.hint));
+      item.addEventListener("mousedown", (e) => this.drag(e, c.kind, c.kind === "Map" ? "EachItem" : c.kind, controlBody(c.kind)));
+      controls.push(item);
+    }
+    this.palette.replaceChildren(h("h2", {}, "Algorithms"), algorithms, ...controls);
+    const items: HTMLElement[] = [];
     try {
       this.algorithms = await this.api.algorithms();
     } catch (e) {
@@ -161,13 +173,7 @@ export class BuilderView {
         () => (cost.textContent = ""),
       );
     }
-    items.push(h("h2", {}, "Control"));
-    for (const c of CONTROL_KINDS) {
-      const item = h("div", { class: `palette-item control kind-${c.kind.toLowerCase()}`, "data-testid": "builder-palette-item", "data-kind": c.kind, title: c.hint }, h("b", {}, c.kind), h("small", {}, c.hint));
-      item.addEventListener("mousedown", (e) => this.drag(e, c.kind, c.kind === "Map" ? "EachItem" : c.kind, controlBody(c.kind)));
-      items.push(item);
-    }
-    this.palette.replaceChildren(...items);
+    algorithms.replaceChildren(...items);
   }
 
   private drag(e: MouseEvent, kind: StateKind, name: string, body: JsonObject): void {
