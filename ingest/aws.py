@@ -147,6 +147,9 @@ class AwsIngest:
     def task_role_arn(self) -> str | None:
         return self.manager.aws.ingest_task_role_arn or self.manager.aws.task_role_arn
 
+    def execution_role_arn(self) -> str | None:
+        return self.manager.aws.ingest_execution_role_arn or self.manager.aws.execution_role_arn
+
     # -- starting ------------------------------------------------------------------------------
 
     def _snapshot_key(self, job_id: str, index: int) -> str:

@@ -56,6 +56,7 @@ class PlatformJobs(Protocol):
     @property
     def spec(self) -> AlgorithmSpec: ...
     def task_role_arn(self) -> str | None: ...
+    def execution_role_arn(self) -> str | None: ...
     def publish(self, row: Mapping[str, Any], task: EcsTask, key_prefix: str,
                 provenance: Mapping[str, Any]) -> dict[str, Any]: ...
     def task_failed(self, row: Mapping[str, Any], task: EcsTask, cause: str) -> None: ...
@@ -147,8 +148,9 @@ class AwsExecutionManager(ExecutionManager):
         try:
             return self.task_definitions.find(platform.spec)
         except ProcessingError:
-            return self.task_definitions.register(platform.spec,
-                                                  task_role_arn=platform.task_role_arn())
+            return self.task_definitions.register(
+                platform.spec, task_role_arn=platform.task_role_arn(),
+                execution_role_arn=platform.execution_role_arn())
 
     def submit_platform(self, platform: PlatformJobs, record: Mapping[str, Any]) -> None:
         """Record and queue a job of the platform's own task (the caller checked the rights:

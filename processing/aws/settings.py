@@ -122,6 +122,11 @@ class AwsProcessingSettings(BaseSettings):
         description="Role of ingest tasks (S3 write to the work prefix only); TASK_ROLE_ARN "
                     "when unset.",
     )
+    ingest_execution_role_arn: str | None = Field(
+        default=None,
+        description="Execution role of ingest tasks (pulls the platform image, writes logs); "
+                    "EXECUTION_ROLE_ARN when unset.",
+    )
     ingest_max_concurrency: int = Field(
         default=40, ge=1, le=40,
         description="Products ingested at once by one run (an inline Map runs at most 40).",
@@ -133,7 +138,7 @@ class AwsProcessingSettings(BaseSettings):
         return _split(value)
 
     @field_validator("execution_role_arn", "task_role_arn", "state_machine_role_arn",
-                     "ingest_task_role_arn")
+                     "ingest_task_role_arn", "ingest_execution_role_arn")
     @classmethod
     def _role(cls, value: str | None) -> str | None:
         if value is not None and not _ROLE_ARN.match(value):

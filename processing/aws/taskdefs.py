@@ -133,13 +133,15 @@ class TaskDefinitions:
         self.clients = clients
         self.settings = clients.settings
 
-    def register(self, spec: AlgorithmSpec, *,
-                 task_role_arn: str | None = None) -> TaskDefinitionRef:
-        """Register a revision of ``spec`` (``task_role_arn``: a role other than the
-        algorithms', for the platform's own tasks)."""
+    def register(self, spec: AlgorithmSpec, *, task_role_arn: str | None = None,
+                 execution_role_arn: str | None = None) -> TaskDefinitionRef:
+        """Register a revision of ``spec`` (the roles: others than the algorithms', for the
+        platform's own tasks)."""
         request = task_definition_input(spec, self.settings)
         if task_role_arn:
             request["taskRoleArn"] = task_role_arn
+        if execution_role_arn:
+            request["executionRoleArn"] = execution_role_arn
         try:
             found = self.clients.ecs.register_task_definition(**request)["taskDefinition"]
         except (BotoCoreError, ClientError) as exc:

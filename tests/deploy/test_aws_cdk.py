@@ -561,7 +561,8 @@ def test_state_machine_role_least_privilege(synth: Synth) -> None:
     passes = [s for s in statements if "iam:PassRole" in _actions(s)]
     assert len(passes) == 1
     passed = sorted(r["Fn::GetAtt"][0] for r in passes[0]["Resource"])
-    assert [p.split("Role")[0] for p in passed] == ["AlgorithmExecution", "AlgorithmTask"]
+    assert [p.split("Role")[0] for p in passed] == [
+        "AlgorithmExecution", "AlgorithmTask", "IngestExecution", "IngestTask"]
     assert passes[0]["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }
@@ -575,6 +576,8 @@ def test_no_wildcard_actions_and_s3_scoped_to_prefixes(synth: Synth) -> None:
     expectations = {
         # Algorithms read the store and write only under the processing work prefix.
         "AlgorithmTaskRole": ({"catalog"}, {"catalog/_processing"}),
+        # Ingest tasks: their product snapshots in, their files out; no catalog, no database.
+        "IngestTaskRole": ({"catalog/_processing"}, {"catalog/_processing"}),
         "WorkerTaskRole": ({"catalog"}, {"catalog"}),
         "PlatformTaskRole": ({"catalog"}, {"catalog"}),
     }
@@ -588,7 +591,7 @@ def test_no_wildcard_actions_and_s3_scoped_to_prefixes(synth: Synth) -> None:
                 continue
             text = json.dumps(stmt["Resource"])
             if "s3:ListBucket" in actions:
-                if prefix == "AlgorithmTaskRole":  # user-supplied images: names under prefixes
+                if prefix in ("AlgorithmTaskRole", "IngestTaskRole"):  # names under prefixes
                     assert "s3:prefix" in stmt["Condition"]["StringLike"], stmt
                 else:  # store owners: 404 (not 403) for missing keys needs ListBucket
                     assert "Condition" not in stmt, stmt
@@ -632,6 +635,25 @@ def test_platform_can_drive_step_functions_only_for_its_machines(synth: Synth) -
         "ssmmessages:OpenControlChannel",
         "ssmmessages:OpenDataChannel",
     }
+
+
+def test_ingest_tasks_get_no_database(synth: Synth) -> None:
+    """The platform registers stacworks-ingest-product with these roles (names in its
+    environment); neither may read the database secret or pull anything but the platform."""
+    env: dict[str, Any] = {}
+    for td in synth.of_type("AWS::ECS::TaskDefinition").values():
+        for container in td["Properties"]["ContainerDefinitions"]:
+            if container["Name"] == "platform":
+                env = {e["Name"]: e["Value"] for e in container.get("Environment", [])}
+    p = "STACWORKS_PROCESSING_AWS_INGEST_"
+    assert env[f"{p}TASK_ROLE_ARN"]["Fn::GetAtt"][0].startswith("IngestTaskRole")
+    assert env[f"{p}EXECUTION_ROLE_ARN"]["Fn::GetAtt"][0].startswith("IngestExecutionRole")
+    assert "stacworks/platform" in json.dumps(env[f"{p}IMAGE"]) or "PlatformRepo" in json.dumps(
+        env[f"{p}IMAGE"])
+    for name in ("IngestTaskRole", "IngestExecutionRole"):
+        actions = {a for s in _statements(synth, _role_id(synth, name)) for a in _actions(s)}
+        assert not {a for a in actions if a.startswith(("secretsmanager:", "rds", "kms:"))}
+        assert not {a for a in actions if a.startswith(("states:", "ecs:", "iam:"))}
 
 
 def test_exec_sessions_are_not_logged(synth: Synth) -> None:

@@ -77,6 +77,10 @@ class PlatformEnvironment:
     family_prefix: str
     #: The account's ECR registry: image names without a host resolve there.
     image_registry: str
+    #: ``stacworks ingest --backend aws``: the platform image and its narrow roles.
+    ingest_task_role_arn: str
+    ingest_execution_role_arn: str
+    ingest_image: str
 
     def common(self) -> dict[str, str]:
         """For the platform service, the ingest worker and the migration task."""
@@ -116,4 +120,7 @@ class PlatformEnvironment:
             "STACWORKS_PROCESSING_AWS_WORK_PREFIX": self.layout.work,
             "STACWORKS_PROCESSING_AWS_NAME_PREFIX": self.family_prefix,
             "STACWORKS_PROCESSING_AWS_IMAGE_REGISTRY": self.image_registry,
+            "STACWORKS_PROCESSING_AWS_INGEST_TASK_ROLE_ARN": self.ingest_task_role_arn,
+            "STACWORKS_PROCESSING_AWS_INGEST_EXECUTION_ROLE_ARN": self.ingest_execution_role_arn,
+            "STACWORKS_PROCESSING_AWS_INGEST_IMAGE": self.ingest_image,
         }

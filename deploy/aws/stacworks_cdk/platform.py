@@ -294,6 +294,24 @@ class PlatformStack(Stack):
             description="Algorithm tasks: read the store, write under its work prefix only.",
         )
         self._grant_s3(algorithm_role, read=[layout.store], write=[layout.work_keys])
+        # `stacworks ingest --backend aws`: one Fargate task per product (ingest/fargate.py),
+        # the platform image without the database: its product snapshot in, files out, all
+        # under the work prefix; the platform copies and registers what it built.
+        ingest_execution = iam.Role(
+            self,
+            "IngestExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Pull the platform image for ingest tasks, write their logs; no secrets.",
+        )
+        platform_repository.grant_pull(ingest_execution)
+        algorithm_logs.grant_write(ingest_execution)
+        ingest_role = iam.Role(
+            self,
+            "IngestTaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description="Ingest tasks: read and write under the work prefix only; no database.",
+        )
+        self._grant_s3(ingest_role, read=[layout.work_keys], write=[layout.work_keys])
         platform_role = iam.Role(
             self,
             "PlatformTaskRole",
@@ -354,7 +372,10 @@ class PlatformStack(Stack):
             )
         )
         state_machine_role.add_to_policy(
-            _pass_role([algorithm_role, algorithm_execution], "ecs-tasks.amazonaws.com")
+            _pass_role(
+                [algorithm_role, algorithm_execution, ingest_role, ingest_execution],
+                "ecs-tasks.amazonaws.com",
+            )
         )
 
         state_machines = self.format_arn(
@@ -442,7 +463,10 @@ class PlatformStack(Stack):
             )
         )
         platform_role.add_to_policy(
-            _pass_role([algorithm_role, algorithm_execution], "ecs-tasks.amazonaws.com")
+            _pass_role(
+                [algorithm_role, algorithm_execution, ingest_role, ingest_execution],
+                "ecs-tasks.amazonaws.com",
+            )
         )
         platform_role.add_to_policy(_pass_role([state_machine_role], "states.amazonaws.com"))
 
@@ -461,6 +485,9 @@ class PlatformStack(Stack):
             algorithm_log_group=algorithm_logs.log_group_name,
             family_prefix=family_prefix,
             image_registry=ecr_registry,
+            ingest_task_role_arn=ingest_role.role_arn,
+            ingest_execution_role_arn=ingest_execution.role_arn,
+            ingest_image=platform_repository.repository_uri_for_tag(image_tag.value_as_string),
         )
         image = ecs.ContainerImage.from_ecr_repository(
             platform_repository, tag=image_tag.value_as_string

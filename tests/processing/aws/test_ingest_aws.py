@@ -43,6 +43,8 @@ def env(stacworks_env: dict[str, str], moto_aws: MotoAws, shared_data: Path) -> 
            "STACWORKS_PROCESSING_BACKEND": "aws",
            "STACWORKS_PROCESSING_AWS_INGEST_TASK_ROLE_ARN":
                "arn:aws:iam::123456789012:role/ingest-task",
+           "STACWORKS_PROCESSING_AWS_INGEST_EXECUTION_ROLE_ARN":
+               "arn:aws:iam::123456789012:role/ingest-execution",
            "STACWORKS_STORE": f"s3://{moto_aws.bucket}/cat",
            "STACWORKS_S3_ENDPOINT": moto_aws.endpoint,
            "STACWORKS_S3_ACCESS_KEY_ID": "testing", "STACWORKS_S3_SECRET_ACCESS_KEY": "testing",
@@ -90,6 +92,7 @@ def test_ingest_run_on_fargate(env: dict[str, str], moto_aws: MotoAws, loopback:
         "taskDefinition"]
     assert definition["family"] == "stacworks-ingest-product"
     assert definition["taskRoleArn"].endswith("role/ingest-task")
+    assert definition["executionRoleArn"].endswith("role/ingest-execution")
     assert definition["containerDefinitions"][0]["command"] == ["python", "-m", "ingest.fargate"]
     assert "postgresql://" not in json.dumps(definition)
 
