@@ -123,7 +123,11 @@ class TriggersRouter(ResourceRouter):
             self._check_collections(request, self._input_collections(body.inputs))
             row = t.store.create_schedule(body, self._owner(request))
             if t.aws is not None:
-                t.store.set_aws_schedule(row["id"], t.aws.put(row))
+                try:
+                    t.store.set_aws_schedule(row["id"], t.aws.put(row))
+                except Exception:
+                    t.store.delete(row["id"])  # no schedule that nothing would fire
+                    raise
                 row = t.store.get(row["id"])
             return _out({"kind": "schedule", **row})
 

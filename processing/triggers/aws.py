@@ -9,12 +9,34 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
 
+from processing.aws.manager import AwsBackendError
 from processing.errors import InvalidInput
 from processing.triggers.cron import aws_cron
 
 __all__ = ["AwsSchedules"]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _refusals(action: str) -> Iterator[None]:
+    """AWS's refusal as our error: the code in the message, the rest in the log."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        log.warning("EventBridge Scheduler: %s refused: %s", action, exc)
+        raise AwsBackendError(f"EventBridge Scheduler refused to {action} the schedule "
+                              f"({code})") from None
+    except BotoCoreError as exc:
+        log.warning("EventBridge Scheduler unreachable: %s", exc)
+        raise AwsBackendError("EventBridge Scheduler could not be reached") from None
 
 
 class AwsSchedules:
@@ -61,11 +83,14 @@ class AwsSchedules:
 
     def put(self, row: dict[str, Any]) -> str:
         request = self._request(row, "DISABLED" if row.get("paused") else "ENABLED")
-        self.client.create_schedule(**request)
+        with _refusals("create"):
+            self.client.create_schedule(**request)
         return str(request["Name"])
 
     def set_paused(self, row: dict[str, Any], paused: bool) -> None:
-        self.client.update_schedule(**self._request(row, "DISABLED" if paused else "ENABLED"))
+        request = self._request(row, "DISABLED" if paused else "ENABLED")
+        with _refusals("update"):
+            self.client.update_schedule(**request)
 
     def delete(self, row: dict[str, Any]) -> None:
         with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):

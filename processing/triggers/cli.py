@@ -155,7 +155,11 @@ class ScheduleCommands(_TriggerCommands):
             row = s.create_schedule(doc, None)
             backend = aws(s.db)
             if backend is not None:
-                s.set_aws_schedule(row["id"], backend.put(row))
+                try:
+                    s.set_aws_schedule(row["id"], backend.put(row))
+                except Exception:
+                    s.delete(row["id"])  # no schedule that nothing would fire
+                    raise
             typer.echo(row["id"])
 
 

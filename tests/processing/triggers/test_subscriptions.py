@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from processing.triggers.engine import TriggerEngine
 from processing.triggers.ingest_bridge import IngestBridge
 from processing.triggers.settings import TriggerSettings
 from processing.triggers.store import SavedSearch, SubscriptionDoc, TriggerStore, WatchDoc
-from processing.triggers.webhooks import Webhooks
+from processing.triggers.webhooks import SIGNATURE_HEADER, Webhooks, verify
 from processing.workflows import WorkflowStore, workflow_from_document
 from tests.ingest.fixtures import Loopback
 
@@ -131,8 +133,40 @@ class _CrashOnce(IngestBridge):
         return super().queue(source, subscription_id, products)
 
 
-def test_new_scene_ingested_and_processed_once(loopback: Loopback, ingest_world: Any) -> None:
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on loopback that keeps every event whose signature checks out."""
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = verify(RECEIVER_SECRET, body, self.headers[SIGNATURE_HEADER])
+            if ok:
+                got.append(json.loads(body))
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+RECEIVER_SECRET = "subscription-test-secret-0123456789"
+
+
+def test_new_scene_ingested_and_processed_once(loopback: Loopback, ingest_world: Any,
+                                               receiver: Any) -> None:
     db, svc, manager = ingest_world
+    url, events = receiver
     stac = loopback.stac
     suffix = uuid.uuid4().hex[:6]
     collection, workflow = f"trig-s2-{suffix}", f"trig-ndvi-{suffix}"
@@ -148,10 +182,13 @@ def test_new_scene_ingested_and_processed_once(loopback: Loopback, ingest_world:
 
     settings = TriggerSettings()
     store = TriggerStore(db, settings)
+    owner = f"farmer-{suffix}"  # the jobs, the webhook and the subscription are this owner's
+    Webhooks(db, settings).create(owner, url, ["job.finished", "subscription.matched"],
+                                  RECEIVER_SECRET)
     sub = store.create_subscription(SubscriptionDoc(
         source=f"stac:{loopback.base}", collection=collection, workflow_id=workflow, per="item",
         cron="*/5 * * * *", search=SavedSearch(intersects=AOI, window="P10D",
-                                               filter="eo:cloud_cover < 20")), None)
+                                               filter="eo:cloud_cover < 20")), owner)
     sub_id = sub["id"]
     with db.connection() as conn:
         conn.execute("UPDATE stacworks.trigger_subscriptions SET created_at = %s WHERE id = %s",
@@ -201,6 +238,17 @@ def test_new_scene_ingested_and_processed_once(loopback: Loopback, ingest_world:
     assert items is not None and items["n"] == 2
     polls = store.firings(sub_id)
     assert sorted(f["status"] for f in polls).count("matched") == 2
+    assert {j["principal"] for j in jobs} == {owner}
+
+    # a signed webhook for each match and for each job's end (delivered by whichever server)
+    deadline = time.monotonic() + 20
+    while len(events) < 4 and time.monotonic() < deadline:
+        server.tick(slot + timedelta(minutes=25, seconds=30))
+        time.sleep(0.2)
+    finished = sorted(e["data"]["job_id"] for e in events if e["event"] == "job.finished")
+    matched = [e["data"]["products"] for e in events if e["event"] == "subscription.matched"]
+    assert finished == sorted(j["id"] for j in jobs)
+    assert sorted(matched) == [[f"{collection}/a-{suffix}"], [f"{collection}/b-{suffix}"]]
     store.delete(sub_id)
 
 
