@@ -9,6 +9,7 @@ an error on its node and the workflow cannot be saved.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -185,12 +186,24 @@ def test_duplicate_then_edit_the_copy_only(page: Any, web_url: str) -> None:
     page.click('[data-testid="builder-save"]')
     page.locator('[data-testid="builder-version"][data-version="2"]').wait_for()
 
+    v2 = page.locator('[data-testid="builder-version"][data-version="2"]')
+    v2.locator('[data-testid="builder-version-diff"]').click()
+    diff = page.locator('[data-testid="builder-diff"]')
+    assert re.search(r'^\+\s+"MaxConcurrency": 2', diff.inner_text(), re.M)
+    assert re.search(r'^-\s+"MaxConcurrency": 4', diff.inner_text(), re.M)
+
     versions = httpx.get(f"{web_url}/workflows/{source}/versions", timeout=30).json()["versions"]
     assert [v["version"] for v in versions] == [1]
     assert versions[0]["definition"] == definition  # the original is untouched
     edited = httpx.get(f"{web_url}/workflows/{copy}", timeout=30).json()
     assert edited["version"] == 2
     assert edited["definition"]["States"]["EachItem"]["MaxConcurrency"] == 2
+
+    page.click('[data-testid="builder-delete"]')
+    page.click('[data-testid="builder-delete"]')  # the second click confirms
+    page.locator('[data-testid="builder-message"]').filter(has_text=f"Deleted {copy}").wait_for()
+    assert httpx.get(f"{web_url}/workflows/{copy}", timeout=30).status_code == 404
+    assert httpx.get(f"{web_url}/workflows/{source}", timeout=30).status_code == 200
     assert page.console_log.unexpected() == []
 
 
