@@ -177,6 +177,14 @@ class _Cloud:
     lock: threading.Lock
 
     @property
+    def stamp(self) -> tuple[Any, ...]:
+        """What tells this version of the object from a replaced one under the same href
+        (node cache keys): no per-tile HEAD request needed."""
+        h, info = self.reader.header, self.reader.copc_info
+        return (self.href, int(h.point_count), int(info.hierarchy_root_offset),
+                int(info.hierarchy_root_size), tuple(h.mins), tuple(h.maxs))
+
+    @property
     def bounds(self) -> tuple[float, float, float, float]:
         h = self.reader.header
         return (float(h.mins[0]), float(h.mins[1]), float(h.maxs[0]), float(h.maxs[1]))
@@ -330,7 +338,7 @@ def read_points(
     missing: list[OctreeNode] = []
     with _NODE_LOCK:
         for i, node in enumerate(nodes):
-            hit = _NODES.get((cloud.href, str(node.key), crs_key))
+            hit = _NODES.get((cloud.stamp, str(node.key), crs_key))
             if hit is None:
                 missing.append(node)
             else:
@@ -351,7 +359,7 @@ def read_points(
         read_bytes += sum(n.byte_size for n in group)
     with _NODE_LOCK:
         for key, pts in decoded.items():
-            _NODES[(cloud.href, key, crs_key)] = pts
+            _NODES[(cloud.stamp, key, crs_key)] = pts
     parts = [found[i] if i in found else decoded[str(n.key)] for i, n in enumerate(nodes)]
     points = _Points.concat(parts)
     return points, {"points": int(points.z.size), "nodes": len(nodes),
