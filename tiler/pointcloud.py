@@ -80,6 +80,11 @@ COPC_TYPE = "application/vnd.laszip+copc"
 BANDS = ("dsm", "dtm", "intensity", "classification", "density")
 NOISE_CLASSES = (7, 18)
 GROUND_CLASSES = (2,)
+#: The fields a tile needs: LAS 1.4 point formats (what our ingest writes) are compressed in
+#: layers, so lazrs skips decoding the others (GPS time, colour, scan angle ...).
+_DECODED = (laspy.DecompressionSelection.XY_RETURNS_CHANNEL | laspy.DecompressionSelection.Z
+            | laspy.DecompressionSelection.CLASSIFICATION
+            | laspy.DecompressionSelection.INTENSITY)
 #: Output size of a ``part`` (WMS GetMap, bbox) that gives none.
 DEFAULT_PART_SIZE = 1024
 
@@ -99,7 +104,8 @@ _NODE_LOCK = threading.Lock()
 _NODES: cachetools.LRUCache[tuple[Any, ...], _Points] = cachetools.LRUCache(
     maxsize=256 * 1024 * 1024, getsizeof=lambda p: p.nbytes)
 _CLOUD_LOCK = threading.Lock()
-_CLOUDS: cachetools.TTLCache[str, _Cloud] = cachetools.TTLCache(maxsize=256, ttl=300)
+#: Opened clouds (header, hierarchy pages read so far): a few per layer on screen.
+_CLOUDS: cachetools.TTLCache[str, _Cloud] = cachetools.TTLCache(maxsize=64, ttl=300)
 _TRANSFORMERS = threading.local()
 
 
@@ -240,7 +246,8 @@ def _open_cloud(store: ObjectStore, key: str) -> _Cloud:
         return cloud
     try:
         source = _RangeSource(store, key)
-        reader = CopcReader(source, close_fd=False)  # type: ignore[arg-type]
+        reader = CopcReader(source, close_fd=False,  # type: ignore[arg-type]
+                            decompression_selection=_DECODED)
         crs = _horizontal(reader.header, source)
     except (StoreError, OSError, ValueError, laspy.LaspyException, lazrs.LazrsError,
             CRSError, pyproj.exceptions.CRSError) as exc:
