@@ -292,7 +292,9 @@ class AccessMiddleware:
                      method: str, path: str) -> None:
         credential = credentials_of(scope)
         try:
-            principal = await anyio.to_thread.run_sync(self.access.authenticate, credential)
+            # Anonymous needs no lookup: no worker-thread hop for it (most tile requests).
+            principal = (ANONYMOUS if credential is None else
+                         await anyio.to_thread.run_sync(self.access.authenticate, credential))
         except InvalidCredentials:
             raise Denied(401, "invalid, expired or revoked credentials") from None
         except CatalogError:
