@@ -109,6 +109,16 @@ def test_build_ndvi_over_the_selection_by_dragging_and_run_it(
     drag_to(page, ndvi, *centre(node(page, "EachItem")))
     node(page, "NDVI").wait_for()
 
+    # the task's form: parameters from the algorithm's JSON Schema, a timeout, a retry
+    node(page, "NDVI").click()
+    page.check('[data-testid="builder-param-fixed"]')
+    mask = page.locator('[data-testid="builder-inspector"] [data-param="mask_clouds"]')
+    mask.wait_for()
+    mask.uncheck()
+    page.fill('[data-testid="builder-node-timeout"]', "600")
+    page.press('[data-testid="builder-node-timeout"]', "Tab")
+    page.click('[data-testid="builder-add-retry"]')
+
     workflow_id = f"ndvi-drag-{uuid.uuid4().hex[:6]}"
     page.fill('[data-testid="builder-id"]', workflow_id)
     doc = asl(page)
@@ -118,6 +128,12 @@ def test_build_ndvi_over_the_selection_by_dragging_and_run_it(
     inner = each["ItemProcessor"]["States"]
     assert list(inner) == ["NDVI"], "ndvi was dropped inside the Map"
     assert inner["NDVI"]["Parameters"]["TaskDefinition"] == "stacworks-ndvi"
+    container = inner["NDVI"]["Parameters"]["Overrides"]["ContainerOverrides"][0]
+    env = {e["Name"]: e for e in container["Environment"]}
+    assert json.loads(env["STACWORKS_PARAMETERS"]["Value"])["mask_clouds"] is False
+    assert env["STACWORKS_ALGORITHM_VERSION"]["Value"] == "1.0.0"
+    assert inner["NDVI"]["TimeoutSeconds"] == 600
+    assert inner["NDVI"]["Retry"][0]["ErrorEquals"] == ["States.TaskFailed"]
 
     page.click('[data-testid="builder-save"]')
     page.locator('[data-testid="builder-version"][data-version="1"]').wait_for()

@@ -95,6 +95,17 @@ describe("graph ⇄ ASL", () => {
     expect(exportAsl(importAsl(saved).graph)).toEqual(bare);
   });
 
+  it("keeps an older Map's Iterator and fields it does not know", () => {
+    const doc = {
+      QueryLanguage: "JSONPath",
+      StartAt: "M",
+      States: { M: { Type: "Map", Iterator: { StartAt: "I", States: { I: { Type: "Pass", End: true } } }, MaxConcurrency: 1, End: true } },
+    };
+    const { graph } = importAsl(doc);
+    autoLayout(graph);
+    expect(JSON.stringify(exportAsl(fromFlat(toFlat(graph)).graph))).toBe(JSON.stringify(doc));
+  });
+
   it("refuses what is not a state machine, naming where", () => {
     expect(() => importAsl("{")).toThrow(/not JSON/);
     expect(() => importAsl({ States: {} })).toThrow(/StartAt/);

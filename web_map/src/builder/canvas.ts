@@ -348,8 +348,10 @@ export class Canvas {
     this.dnd.start(node, evt);
   }
 
-  /** Show a graph (flat form, boxes relative to their container). */
-  load(flat: Flat, moved = false): void {
+  /** Show a graph (flat form, boxes relative to their container); returns the transitions
+   * that name no state (they cannot be drawn, and are left out). */
+  load(flat: Flat, moved = false): FlatEdge[] {
+    const dangling: FlatEdge[] = [];
     this.loading = true;
     try {
       this.graph.clearCells();
@@ -372,7 +374,11 @@ export class Canvas {
       }
       for (const e of flat.edges) {
         const source = flat.nodes.find((n) => n.id === e.source);
-        const list = e.kind === "choice" ? source?.body.Choices : e.kind === "catch" ? source?.body.Catch : undefined;
+        if (!source || !flat.nodes.some((n) => n.id === e.target)) {
+          dangling.push(e);
+          continue;
+        }
+        const list = e.kind === "choice" ? source.body.Choices : e.kind === "catch" ? source.body.Catch : undefined;
         const rule = Array.isArray(list) && e.index !== undefined ? list[e.index] : undefined;
         const edge = this.newEdge(e.kind, e.index, edgeLabel(e.kind, rule));
         const port = e.kind === "catch" ? "catch" : e.kind === "default" ? "default" : "out";
@@ -385,6 +391,7 @@ export class Canvas {
       this.loading = false;
     }
     this.graph.zoomToFit({ padding: 30, maxScale: 1 });
+    return dangling;
   }
 
   /** What the canvas holds, in the model's flat form (boxes relative to their container). */

@@ -210,12 +210,17 @@ export class BuilderView {
   private show(definition: unknown): void {
     const { graph, laidOut } = importAsl(definition);
     if (!laidOut) autoLayout(graph);
+    this.say("");
     this.hadLayout = laidOut;
     this.stopRun();
     this.selectedId = null;
     this.inspector.replaceChildren(h("p", { class: "muted" }, "Click a state to edit it; drag one in from the palette."));
-    this.canvas.load(toFlat(graph), laidOut);
+    const dangling = this.canvas.load(toFlat(graph), laidOut);
     this.edited(false);
+    if (dangling.length) {
+      const names = dangling.map((e) => `${e.source.split("/").pop()} → ${e.target.split("/").pop()}`).join(", ");
+      this.say(`Transitions to states that do not exist were left out: ${names}. Connect those states again.`, "error");
+    }
   }
 
   private newWorkflow(): void {
@@ -242,7 +247,7 @@ export class BuilderView {
       this.titleInput.value = doc.title ?? "";
       this.show(doc.definition);
       this.dirty = false;
-      this.say(`${doc.title ?? doc.id}: version ${doc.version}.`);
+      if (!this.message.classList.contains("error")) this.say(`${doc.title ?? doc.id}: version ${doc.version}.`);
       this.updateButtons();
       void this.loadVersions();
       void this.loadRuns();
@@ -261,7 +266,7 @@ export class BuilderView {
       const base = file.name.replace(/\.json$/i, "").toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^[^a-z0-9]+/, "");
       this.idInput.value = base.slice(0, 63);
       this.dirty = true;
-      this.say(`Imported ${file.name}${this.hadLayout ? "" : " (laid out automatically)"}.`);
+      if (!this.message.classList.contains("error")) this.say(`Imported ${file.name}${this.hadLayout ? "" : " (laid out automatically)"}.`);
     } catch (e) {
       this.say(e instanceof AslError ? `${file.name} is not a state machine: ${e.message}` : `${file.name} could not be read: ${(e as Error).message}`, "error");
     } finally {
@@ -463,8 +468,8 @@ export class BuilderView {
     const id = this.current.id;
     try {
       await this.api.remove(id);
-      this.say(`Deleted ${id} (its runs and outputs keep the versions they used).`);
       this.newWorkflow();
+      this.say(`Deleted ${id} (its runs and outputs keep the versions they used).`);
       await this.loadPicker();
     } catch (e) {
       this.say(`Not deleted: ${(e as Error).message}`, "error");
