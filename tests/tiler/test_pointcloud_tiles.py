@@ -24,6 +24,7 @@ import laspy
 import morecantile
 import numpy as np
 import pytest
+from owslib.wms import WebMapService
 from owslib.wmts import WebMapTileService
 from pyproj import Transformer
 
@@ -318,13 +319,22 @@ def test_a_private_point_cloud_is_hidden_like_a_private_raster(
         assert _pixels(httpx.get(url, params={"key": served.key}, timeout=30)) > 100
 
 
-def test_the_collection_is_a_wmts_layer(served: Served) -> None:
+def test_the_collection_is_a_wmts_and_wms_layer(served: Served, cloud: Cloud) -> None:
     wmts = WebMapTileService(f"{served.base}/tiles/WMTSCapabilities.xml")
     assert PUBLIC in wmts.contents and PRIVATE not in wmts.contents
     layer = wmts.contents[PUBLIC]
     assert {"dtm", "dsm", "classification"} <= set(layer.styles)
+    t = _tile(cloud, 17)
+    got = wmts.gettile(layer=PUBLIC, tilematrixset="WebMercatorQuad", tilematrix="17",
+                       row=t.y, column=t.x, format="image/png", style="dtm-hillshade")
+    assert int((png(got.read())[:, :, -1] > 0).sum()) > 100
     keyed = WebMapTileService(f"{served.base}/tiles/WMTSCapabilities.xml?key={served.key}")
     assert PRIVATE in keyed.contents
+    wms = WebMapService(f"{served.base}/tiles/wms", version="1.3.0")
+    assert PUBLIC in wms.contents and PRIVATE not in wms.contents
+    img = wms.getmap(layers=[PUBLIC], styles=["classification"], srs="EPSG:3857",
+                     bbox=tuple(TMS.xy_bounds(t)), size=(256, 256), format="image/png")
+    assert int((png(img.read())[:, :, -1] > 0).sum()) > 100
 
 
 def test_the_lidar_dtm_algorithm_agrees_with_the_dtm_tile(cloud: Cloud) -> None:
