@@ -20,7 +20,9 @@ the node cache emptied before every tile (``ours_cold_s``: every node decoded ag
 
 Then points read per tile against the points inside the tile's footprint, per zoom, for the
 ingest's default octree and for a finer one (small leaves): reads follow the zoom's level of
-detail, not the file.
+detail, not the file. ``points_read`` counts every point decoded or taken from the node cache
+for the tile (its footprint plus the fill margin, whole nodes); ``bytes_read`` only the bytes
+of nodes not yet cached, the tiles of a zoom read in order (neighbours share nodes).
 
     .venv/bin/python bench/pointcloud/tiles.py [--rounds 5]
 
