@@ -151,6 +151,9 @@ class AwsExecutionManager(ExecutionManager):
             return self.task_definitions.register(
                 platform.spec, task_role_arn=platform.task_role_arn(),
                 execution_role_arn=platform.execution_role_arn())
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("finding the task definition of %s failed: %s", platform.spec.name, exc)
+            raise AwsBackendError(f"ECS did not answer ({type(exc).__name__})") from None
 
     def submit_platform(self, platform: PlatformJobs, record: Mapping[str, Any]) -> None:
         """Record and queue a job of the platform's own task (the caller checked the rights:

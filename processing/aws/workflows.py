@@ -36,6 +36,16 @@ class AwsWorkflowStore(WorkflowStore):
         super().__init__(db)
         self.manager = manager
 
+    def _check(self, spec: WorkflowSpec) -> None:
+        """Every task resolves to a registered task definition (4xx otherwise), before
+        anything is stored."""
+        try:
+            self.manager.export(spec.definition)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("checking workflow %s against ECS failed: %s", spec.id, exc)
+            raise DeployFailed(f"workflow {spec.id!r} is not stored: ECS did not answer "
+                               f"({type(exc).__name__})") from None
+
     def _deploy(self, spec: WorkflowSpec) -> None:
         try:
             self.manager.deploy(spec.id, spec.definition)
@@ -49,13 +59,13 @@ class AwsWorkflowStore(WorkflowStore):
     def create(self, spec: WorkflowSpec, owner: str | None = None) -> WorkflowSpec:
         """Check that every task resolves to a task definition (a 4xx, nothing stored), store,
         then create the state machine."""
-        self.manager.export(spec.definition)
+        self._check(spec)
         stored = super().create(spec, owner)
         self._deploy(stored)
         return stored
 
     def update(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowSpec:
-        self.manager.export(spec.definition)
+        self._check(spec)
         stored = super().update(workflow_id, spec)
         self._deploy(stored)
         return stored
