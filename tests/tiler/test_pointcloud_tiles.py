@@ -319,6 +319,28 @@ def test_a_private_point_cloud_is_hidden_like_a_private_raster(
         assert _pixels(httpx.get(url, params={"key": served.key}, timeout=30)) > 100
 
 
+def test_search_mosaics_of_point_clouds_follow_the_access_rules(
+    served: Served, cloud: Cloud,
+) -> None:
+    t = _tile(cloud, 17)
+
+    def register(collections: list[str]) -> str:
+        r = httpx.post(f"{served.base}/tiles/searches/register", params={"key": served.key},
+                       json={"collections": collections}, timeout=30)
+        assert r.status_code == 200, r.text
+        return str(r.json()["id"])
+
+    def tile(sid: str, **params: str) -> httpx.Response:
+        return httpx.get(f"{served.base}/tiles/searches/{sid}/tiles/WebMercatorQuad/17/"
+                         f"{t.x}/{t.y}.png", params={"assets": "data|bidx=1",
+                                                     "rescale": "400,450", **params}, timeout=30)
+
+    private = register([PRIVATE])
+    assert tile(private).status_code == 404
+    assert _pixels(tile(private, key=served.key)) > 100
+    assert _pixels(tile(register([PUBLIC, PRIVATE]))) > 100  # narrowed to the public one
+
+
 def test_the_collection_is_a_wmts_and_wms_layer(served: Served, cloud: Cloud) -> None:
     wmts = WebMapTileService(f"{served.base}/tiles/WMTSCapabilities.xml")
     assert PUBLIC in wmts.contents and PRIVATE not in wmts.contents
