@@ -318,9 +318,18 @@ class JobsService:
         return {"items": {"type": "FeatureCollection", "features": features},
                 "output": row["output"]}
 
-    def logs(self, execution_id: str, task: int | None) -> dict[str, Any]:
+    def logs(self, execution_id: str, task: int | None, after: int = 0,
+             limit: int | None = None) -> dict[str, Any]:
+        """The task runs and their log lines after ``after``, at most ``limit`` (bounded by
+        ``STACWORKS_PROCESSING_LOG_PAGE_LINES``); ``next_after`` pages on while a job runs
+        or its log is long."""
+        settings = getattr(self.manager, "settings", None) or ProcessingSettings()
+        page = min(limit or settings.log_page_lines, settings.log_page_lines)
         self.manager.executions.get(execution_id)
-        lines = self.manager.executions.logs(execution_id, task_run_id=task)
+        lines = self.manager.executions.logs(execution_id, after=after, task_run_id=task,
+                                             limit=page + 1)
+        more = len(lines) > page
+        lines = lines[:page]
         by_task: dict[int | None, list[dict[str, Any]]] = {}
         for line in lines:
             by_task.setdefault(line["task_run_id"], []).append(
@@ -341,7 +350,8 @@ class JobsService:
                 "error": run["error"], "cause": run["cause"],
                 "lines": by_task.get(run["id"], []),
             })
-        return {"jobID": execution_id, "tasks": tasks}
+        return {"jobID": execution_id, "tasks": tasks,
+                "next_after": lines[-1]["id"] if more and lines else None}
 
     def follow(self, execution_id: str, task: int | None, after: int) -> Iterator[bytes]:
         """NDJSON: every log line as it is written, then the job's final status."""
@@ -534,12 +544,15 @@ class JobsRouter(ResourceRouter):
             task: Annotated[int | None, Query(description="Only this task run.")] = None,
             follow: Annotated[bool, Query(description="Stream NDJSON until the job ends.")] = False,
             after: Annotated[int, Query(ge=0, description="Lines after this id.")] = 0,
+            limit: Annotated[int | None, Query(
+                ge=1, description="Most lines (capped by STACWORKS_PROCESSING_LOG_PAGE_LINES); "
+                "next_after in the answer gives the next page.")] = None,
         ) -> dict[str, Any] | StreamingResponse:
             if follow:
                 manager.executions.get(job_id)
                 return StreamingResponse(service.follow(job_id, task, after),
                                          media_type="application/x-ndjson")
-            return service.logs(job_id, task)
+            return service.logs(job_id, task, after, limit)
 
 
 def _owner_id(request: Request) -> str | None:

@@ -91,6 +91,11 @@ class ProcessingSettings(BaseSettings):
     max_items: int = Field(
         default=1000, ge=1, description="Most input items one execution may receive."
     )
+    log_page_lines: int = Field(
+        default=10000, ge=1, le=100_000,
+        description="Most log lines one GET /jobs/{id}/logs returns (and its ?limit= cap); "
+                    "the next page starts after the answer's next_after.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ProcessingSettings:

@@ -315,6 +315,15 @@ def test_logs_of_a_running_task_are_live(manager: AwsExecutionManager, moto_aws:
         assert got[:5] == ["reading input", "band B04", "band B08", "writing", "uploading"]
         assert len(got) == 6 and got[5].startswith("[stacworks: log truncated after 5 lines")
         assert stream in got[5]
+        # The API pages too: ?limit= lines, then ?after= the answer's next_after.
+        paged: list[str] = []
+        after: int | None = 0
+        while after is not None:
+            answer = api.get(f"/jobs/{row['id']}/logs", params={"after": after, "limit": 4})
+            paged += [line["message"] for line in answer.json()["tasks"][0]["lines"]]
+            after = answer.json()["next_after"]
+            assert len(paged) <= 6
+        assert paged == got
     finally:
         for key in ("log_page_lines", "log_max_lines_per_task"):
             setattr(manager.aws, key, getattr(saved, key))
