@@ -22,7 +22,7 @@ filled from data up to ``STACWORKS_TILES_DTM_FILL_PIXELS`` away (GDAL's FillNoda
 under buildings, and the gaps between points at zooms finer than the point spacing; the
 algorithm fills ring by ring with neighbour means, so the two agree within a tolerance, not
 bit for bit); intensity = mean intensity; classification = class of the highest non-noise
-point; density = points read per square metre (at the zoom's level of detail).
+point; density = points read per square metre over a ~2 m window (at the zoom's level of detail).
 
 Work per request is bounded by ``STACWORKS_TILES_MAX_POINTS``: the points of every node a
 request would decode (cached or not), summed over the assets of a mosaic, above which it is a
@@ -43,6 +43,7 @@ import cachetools
 import laspy
 import lazrs
 import numpy as np
+import pyproj
 import pyproj.exceptions
 from laspy.copc import Bounds, CopcReader, OctreeNode, load_octree_for_query
 from laspy.point.record import PackedPointRecord, ScaleAwarePointRecord
@@ -320,6 +321,20 @@ def _reproject_bounds(
     return (float(out[0]), float(out[1]), float(out[2]), float(out[3]))
 
 
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+def _ground_area(bounds: tuple[float, float, float, float], crs: CRS) -> float:
+    """The area on the ground (m², WGS84 ellipsoid) of ``bounds`` in ``crs``: web-mercator
+    "metres" grow with latitude, so a pixel's size in its CRS is no area."""
+    try:
+        w, s, e, n = _reproject_bounds(crs, CRS.from_epsg(4326), bounds)
+        area, _ = _GEOD.polygon_area_perimeter([w, e, e, w], [s, s, n, n])
+    except pyproj.exceptions.ProjError:
+        return 1.0
+    return max(abs(float(area)), 1e-12)
+
+
 def _decode(cloud: _Cloud, group: list[OctreeNode], dst: CRS) -> list[_Points]:
     """One range read for contiguous nodes, decoded node by node (lazrs' chunk table)."""
     start = group[0].offset
@@ -425,15 +440,37 @@ def fill_gaps(grid: np.ndarray, pixels: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+#: Ground area over which the density band counts points (a pixel finer than the point
+#: spacing holds 0 or 1 point: its own count is no density).
+DENSITY_WINDOW_M2 = 4.0
+
+
+def _window_density(counts: np.ndarray, pixel_m2: float) -> np.ndarray:
+    """Points per m² over a window of about :data:`DENSITY_WINDOW_M2` (or one pixel, if
+    larger) centred on each pixel (box sums from an integral image); NaN where it holds none."""
+    k = max(1, min(33, round(math.sqrt(DENSITY_WINDOW_M2 / max(pixel_m2, 1e-12))))) | 1
+    if k == 1:
+        return np.where(counts > 0, counts / pixel_m2, np.nan)
+    h, w = counts.shape
+    lo, hi = k // 2, k - k // 2
+    integral = np.pad(np.cumsum(np.cumsum(counts, axis=0), axis=1), ((1, 0), (1, 0)))
+    r0, r1 = np.clip(np.arange(h) - lo, 0, h), np.clip(np.arange(h) + hi, 0, h)
+    c0, c1 = np.clip(np.arange(w) - lo, 0, w), np.clip(np.arange(w) + hi, 0, w)
+    sums = (integral[r1][:, c1] - integral[r0][:, c1] - integral[r1][:, c0]
+            + integral[r0][:, c0])
+    cells = np.outer(r1 - r0, c1 - c0)
+    return np.where(sums > 0, sums / (cells * pixel_m2), np.nan)
+
+
 def grid_points(
     points: _Points, bounds: tuple[float, float, float, float], width: int, height: int,
-    indexes: Sequence[int], *, fill: int = 0, unit_m: float = 1.0,
+    indexes: Sequence[int], *, fill: int = 0, pixel_m2: float = 1.0,
 ) -> np.ma.MaskedArray:
     """The bands ``indexes`` (1-based, :data:`BANDS`) of ``points`` on a ``width`` x
     ``height`` grid over ``bounds`` (x/y in the grid's CRS), masked where there is no value.
 
-    ``fill``: how far (pixels) DSM/DTM gaps are filled. ``unit_m``: metres per CRS unit of
-    the cloud's x/y, for the density in points per m².
+    ``fill``: how far (pixels) DSM/DTM gaps are filled. ``pixel_m2``: a pixel's ground area,
+    for the density in points per m².
     """
     left, bottom, right, top = bounds
     rx, ry = (right - left) / width, (top - bottom) / height
@@ -480,9 +517,8 @@ def grid_points(
             highest[keep] = z[keep] == dsm[cell[keep]]
             values[cell[highest]] = cls[highest]
         else:  # density
-            counts = np.bincount(cell, minlength=n).astype(np.float64)
-            area = abs(rx * ry) * unit_m * unit_m
-            values = np.where(counts > 0, counts / area, np.nan)
+            per_pixel = np.bincount(cell, minlength=n).astype(np.float64)
+            values = _window_density(per_pixel.reshape(height, width), pixel_m2).ravel()
         out[i] = values.reshape(height, width)
     return np.ma.MaskedArray(out, mask=np.isnan(out), fill_value=np.nan)
 
@@ -509,8 +545,6 @@ class CopcTileReader(BaseReader):
         self.crs = self.cloud.crs
         self.bounds = self.cloud.bounds
         self.minzoom, self.maxzoom = self.tms.minzoom, self.tms.maxzoom
-        unit = self.crs.linear_units_factor[1] if self.crs.is_projected else 1.0
-        self._unit_m = float(unit)
         #: What the last read took (nodes, points, bytes): for benchmarks and logs.
         self.last_read: dict[str, int] = {}
 
@@ -549,7 +583,9 @@ class CopcTileReader(BaseReader):
         points, self.last_read = read_points(self.cloud, padded, crs, max(abs(rx), abs(ry)))
         checkpoint()
         grid = grid_points(points, padded, width + 2 * pad, height + 2 * pad, indexes,
-                           fill=_LIMITS.fill_pixels, unit_m=self._unit_m)
+                           fill=_LIMITS.fill_pixels,
+                           pixel_m2=_ground_area(padded, crs) / ((width + 2 * pad)
+                                                                 * (height + 2 * pad)))
         if pad:
             grid = grid[:, pad:pad + height, pad:pad + width]
         names = [BANDS[i - 1] for i in indexes]

@@ -165,7 +165,7 @@ def pointcloud_renders(collection: Mapping[str, Any], key: str,
                       "rescale": [intensity], "colormap_name": "greys_r"},
         "classification": {"title": "Classification (ASPRS)",
                            "assets": [band["classification"]], "colormap": ASPRS_COLOURS},
-        "density": {"title": "Point density (points/m², at the zoom's level of detail)",
+        "density": {"title": "Point density (points/m² over ~2 m, at the zoom's detail)",
                     "assets": [band["density"]], "rescale": [[0.0, 20.0]],
                     "colormap_name": "viridis"},
     }

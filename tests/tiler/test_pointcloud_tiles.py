@@ -275,6 +275,21 @@ def test_reads_are_byte_ranges_that_shrink_with_the_zoom(cloud: Cloud, tiles_mot
     s3.close()
 
 
+def test_density_counts_points_per_square_metre_over_a_window(cloud: Cloud) -> None:
+    counts = np.zeros((5, 5))
+    counts[2, 2] = 9
+    density = pointcloud._window_density(counts, 4 / 9)  # 3 x 3 pixels make the 4 m² window
+    assert np.nansum(density > 0) == 9 and np.nanmax(density) == pytest.approx(9 / 4)
+    # Over the real cloud: the same density whatever the zoom (the level of detail matches
+    # the pixel), near the file's points per m² of its footprint.
+    reader = CopcTileReader(cloud.path.name, store=LocalStore(cloud.path.parent, fsync=False))
+    medians = []
+    for z in (DEEP - 2, DEEP):
+        t = _tile(cloud, z)
+        medians.append(float(np.ma.median(reader.tile(t.x, t.y, t.z, indexes=[5]).array[0])))
+    assert 0.5 < medians[0] / medians[1] < 2 and 0.5 < medians[1] < 20, medians
+
+
 def test_a_point_budget_refuses_big_reads(cloud: Cloud) -> None:
     store = LocalStore(cloud.path.parent, fsync=False)
     pointcloud.configure(max_points=1000, node_cache_bytes=1 << 20, fill_pixels=16)
