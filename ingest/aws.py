@@ -262,6 +262,7 @@ class AwsIngest:
                                       "this task was given")
             pid, product = mine
             folder = str(PurePosixPath(path).parent)
+            copies: list[tuple[str, str]] = []
             for name, asset in item.get("assets", {}).items():
                 href = str(asset.get("href", ""))
                 if "://" in href or href.startswith("/"):
@@ -270,16 +271,18 @@ class AwsIngest:
                     href, f"assets.{name}.href")
                 ext = href.rsplit(".", 1)[-1] if "." in href else "bin"
                 dst = asset_key(product.collection, product.item_id, name, ext)
-                with store.open(src) as stream:
-                    store.put_stream(dst, stream)
+                copies.append((src, dst))
                 asset["href"] = store.href(dst)
             item.setdefault("properties", {}).update(provenance_for_item(provenance))
             warnings = [str(w) for w in entry.get("warnings") or []][:50]
-            try:
+            try:  # before any object is copied: a refused item leaves nothing behind
                 warnings += check_item(self.svc, item, product)
             except IngestError as exc:
                 raise ProcessingError(f"{product.collection}/{product.item_id}: {exc}"
                                       ) from None
+            for src, dst in copies:
+                with store.open(src) as stream:
+                    store.put_stream(dst, stream)
             if (register_item(self.svc.dsn, item, collection_doc(self.svc, product))
                     and self.svc.on_new_collection):
                 self.svc.on_new_collection(self.svc.dsn, product.collection)
