@@ -347,9 +347,12 @@ def _decode(cloud: _Cloud, group: list[OctreeNode], dst: CRS) -> list[_Points]:
     fmt = header.point_format
     count = sum(n.point_count for n in group)
     out = np.zeros(count * fmt.size, dtype=np.uint8)
-    lazrs.decompress_points_with_chunk_table(
-        data, cloud.reader.laszip_vlr.record_data, out,
-        [(n.point_count, n.byte_size) for n in group], cloud.reader.decompression_selection)
+    try:
+        lazrs.decompress_points_with_chunk_table(
+            data, cloud.reader.laszip_vlr.record_data, out,
+            [(n.point_count, n.byte_size) for n in group], cloud.reader.decompression_selection)
+    except (lazrs.LazrsError, ValueError) as exc:  # a truncated or corrupt chunk
+        raise AssetNotFound(f"cannot decode {cloud.key!r} at {start}: {exc}") from None
     record = PackedPointRecord.from_buffer(out, fmt)
     points = ScaleAwarePointRecord(record.array, fmt, header.scales, header.offsets)
     x, y = np.asarray(points.x, dtype=np.float64), np.asarray(points.y, dtype=np.float64)
@@ -393,7 +396,10 @@ def read_points(
     spacing = float(cloud.reader.copc_info.spacing)
     levels = range(0, max(1, math.ceil(math.log2(spacing / resolution)) + 1))
     checkpoint()
-    nodes = cloud.nodes(native, levels)
+    try:
+        nodes = cloud.nodes(native, levels)
+    except (StoreError, OSError, ValueError, laspy.LaspyException) as exc:
+        raise AssetNotFound(f"cannot read the hierarchy of {cloud.key!r}: {exc}") from None
     _spend_points(sum(n.point_count for n in nodes))
     crs_key = crs.to_wkt()
     found: dict[int, _Points] = {}
