@@ -137,6 +137,12 @@ def test_build_ndvi_over_the_selection_by_dragging_and_run_it(
 
     page.click('[data-testid="builder-save"]')
     page.locator('[data-testid="builder-version"][data-version="1"]').wait_for()
+    with page.expect_download() as download:  # the file passes the server's validator
+        page.click('[data-testid="builder-export"]')
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["States"]["EachItem"]["ItemProcessor"]["StartAt"] == "NDVI"
+    checked = httpx.post(f"{web_url}/workflows/validate", json=exported, timeout=30).json()
+    assert checked["valid"] and not checked["warnings"], checked
     page.click('[data-testid="builder-estimate"]')
     page.locator('[data-testid="builder-cost"]').filter(has_text="2 items").wait_for()
     shot(page, artifacts, "20-builder-ndvi-map")
@@ -244,3 +250,16 @@ def test_invalid_connection_is_shown_on_the_node_and_not_saved(page: Any, web_ur
     page.click('[data-testid="builder-save"]', force=True)
     name = page.input_value('[data-testid="builder-id"]')
     assert httpx.get(f"{web_url}/workflows/{name}", timeout=30).status_code == 404
+
+    # undo it: the connection's remove button, then the state's
+    page.mouse.move(*centre(page.locator('[data-testid="builder-edge"]')))
+    page.mouse.click(*centre(page.locator(".x6-edge-tool circle").first))
+    error.wait_for(state="detached")
+    node(page, "Succeed").click()
+    page.click('[data-testid="builder-remove-node"]')
+    node(page, "Succeed").wait_for(state="detached")
+    doc = asl(page)  # as imported, but for the layout (states were placed by hand)
+    doc["Comment"], layout = doc["Comment"].split("\n@layout ")
+    assert set(json.loads(layout)["boxes"]) == {"EachItem", "EachItem/NDVI"}
+    assert doc == json.loads((ROOT / "examples/workflows/ndvi-map.json").read_text())
+    assert page.is_enabled('[data-testid="builder-save"]')

@@ -195,3 +195,26 @@ describe("version diffs", () => {
     expect(changesOnly(diffLines(a, a))).toEqual([]);
   });
 });
+
+describe("canonical field order", () => {
+  it("puts a stored version's fields back in the order the examples are written", async () => {
+    const { canonicalAsl } = await import("../src/builder/model");
+    const jsonbOrder = (v: unknown): unknown => {
+      if (Array.isArray(v)) return v.map(jsonbOrder);
+      if (v && typeof v === "object") {
+        const keys = Object.keys(v).sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+        return Object.fromEntries(keys.map((k) => [k, jsonbOrder((v as Record<string, unknown>)[k])]));
+      }
+      return v;
+    };
+    const doc = read("ndvi-map.json");
+    const stored = jsonbOrder(doc) as Record<string, unknown>;
+    expect(JSON.stringify(stored)).not.toBe(JSON.stringify(doc));
+    const back = canonicalAsl(stored as never) as any;
+    expect(Object.keys(back)).toEqual(Object.keys(doc));
+    expect(Object.keys(back.States.EachItem)).toEqual(Object.keys(doc.States.EachItem));
+    const task = Object.keys(back.States.EachItem.ItemProcessor.States.NDVI);
+    expect([task[0], task[task.length - 1]]).toEqual(["Type", "End"]);
+    expect(sameJson(back, doc)).toBe(true);
+  });
+});

@@ -227,6 +227,9 @@ export class Canvas {
       this.fitParent(node);
       this.updated();
     });
+    // a connection is removed with the button shown on it while the pointer is over it
+    g.on("edge:mouseenter", ({ edge }) => edge.addTools([{ name: "button-remove", args: { distance: "50%" } }]));
+    g.on("edge:mouseleave", ({ edge }) => edge.removeTools());
     g.on("node:click", ({ node }) => this.events.selected(String(node.id)));
     g.on("blank:click", () => this.events.selected(null));
   }

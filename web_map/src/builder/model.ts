@@ -406,3 +406,46 @@ export function fromFlat(flat: Flat): { graph: FlowGraph; problems: Problem[] } 
   const graph = build(flat.nodes.filter((n) => n.parent === null), flat.top.startAt, flat.top.extra, flat.top.keys);
   return { graph, problems };
 }
+
+// -- a readable field order ----------------------------------------------------------------------
+
+const MACHINE_ORDER = ["Comment", "QueryLanguage", "StartAt", "TimeoutSeconds", "Version", "ProcessorConfig", "States"];
+const STATE_ORDER = [
+  "Type", "Comment", "QueryLanguage", "Resource", "Parameters", "Arguments", "InputPath", "ItemsPath", "Items", "ItemReader",
+  "ItemSelector", "ItemBatcher", "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailurePercentage", "ToleratedFailureCount",
+  "ItemProcessor", "Iterator", "Branches", "Choices", "Default", "Seconds", "SecondsPath", "Timestamp", "TimestampPath",
+  "Result", "ResultSelector", "ResultWriter", "ResultPath", "OutputPath", "Output", "Assign", "TimeoutSeconds",
+  "TimeoutSecondsPath", "HeartbeatSeconds", "HeartbeatSecondsPath", "Retry", "Catch", "Error", "ErrorPath", "Cause",
+  "CausePath", "Next", "End",
+];
+
+function byOrder(obj: JsonObject, order: string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const k of order) if (k in obj) out[k] = obj[k];
+  for (const k of Object.keys(obj)) if (!(k in out)) out[k] = obj[k];
+  return out;
+}
+
+/**
+ * A document's fields in the order the ASL specification lists them (Type first, Next/End
+ * last), nested machines included. Stored versions come back from PostgreSQL's jsonb with their
+ * keys reordered; this makes them (and their diffs) read as they were written.
+ */
+export function canonicalAsl(doc: JsonObject): JsonObject {
+  const machine = byOrder(doc, MACHINE_ORDER);
+  if (isObject(machine.States)) {
+    const states: JsonObject = {};
+    for (const [name, raw] of Object.entries(machine.States)) {
+      if (!isObject(raw)) {
+        states[name] = raw;
+        continue;
+      }
+      const state = byOrder(raw, STATE_ORDER);
+      for (const k of ["ItemProcessor", "Iterator"]) if (isObject(state[k])) state[k] = canonicalAsl(state[k] as JsonObject);
+      if (Array.isArray(state.Branches)) state.Branches = state.Branches.map((b) => (isObject(b) ? canonicalAsl(b) : b));
+      states[name] = state;
+    }
+    machine.States = states;
+  }
+  return machine;
+}

@@ -14,7 +14,7 @@ import { BuilderApi, type Issue, type RunSummary, type TaskLog, type WorkflowDoc
 import { Canvas, type NodeData } from "./canvas";
 import { changesOnly, diffLines } from "./diff";
 import { autoLayout } from "./layout";
-import { AslError, type Flat, type FlowGraph, type JsonObject, type Problem, type StateKind, exportAsl, fromFlat, importAsl, toFlat } from "./model";
+import { AslError, canonicalAsl, type Flat, type FlowGraph, type JsonObject, type Problem, type StateKind, exportAsl, fromFlat, importAsl, toFlat } from "./model";
 import { type Algorithm, algorithmTask, controlBody } from "./states";
 import { renderInspector } from "./inspector";
 
@@ -245,7 +245,7 @@ export class BuilderView {
       this.idInput.value = doc.id;
       this.idInput.disabled = true;
       this.titleInput.value = doc.title ?? "";
-      this.show(doc.definition);
+      this.show(canonicalAsl(doc.definition));
       this.dirty = false;
       if (!this.message.classList.contains("error")) this.say(`${doc.title ?? doc.id}: version ${doc.version}.`);
       this.updateButtons();
@@ -484,7 +484,7 @@ export class BuilderView {
     const id = this.current.id;
     try {
       const versions = await this.api.versions(id);
-      const text = (v: WorkflowDoc) => JSON.stringify(v.definition, null, 2);
+      const text = (v: WorkflowDoc) => JSON.stringify(canonicalAsl(v.definition), null, 2);
       this.versionList.replaceChildren(
         ...versions.reverse().map((v, i, all) => {
           const older = all[i + 1];
