@@ -33,7 +33,7 @@ from ingest.runs import (
     update_product,
 )
 from ingest.sources import Product, SearchQuery, get_source
-from objectstore import asset_key
+from objectstore import ObjectNotFound, asset_key
 from processing.algorithms import AlgorithmSpec
 from processing.aws.history import EcsTask
 from processing.aws.manager import AwsExecutionManager
@@ -244,6 +244,9 @@ class AwsIngest:
         try:
             listed = json.loads(store.get(key_prefix + "outputs.json"))
             entries = list(listed[OUTPUTS_KEY])
+        except ObjectNotFound:  # it exited non-zero: Step Functions says so on AWS (not moto)
+            raise ProcessingError(f"the ingest task wrote no outputs.json: it failed (its "
+                                  f"log is the job's: /jobs/{row['id']}/logs)") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ProcessingError(f"outputs.json of an ingest task is unreadable ({exc})"
                                   ) from None

@@ -410,8 +410,9 @@ class AwsExecutionManager(ExecutionManager):
             self.executions.finish_task_run(task_run_id, status="failed", exit_code=0,
                                             duration=seconds, cost=cost,
                                             error="Stacworks.InvalidOutput", cause=str(exc))
-            if platform is not None:
-                platform.task_failed(row, task, str(exc))
+            if platform is not None:  # recorded on its own records (an ingest product),
+                platform.task_failed(row, task, str(exc))  # as a caught task failure is
+                return None
             return f"{task.state_name}: {exc}"
         self.executions.finish_task_run(task_run_id, status="succeeded",
                                         exit_code=task.exit_code or 0, duration=seconds,

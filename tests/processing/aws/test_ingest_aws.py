@@ -53,12 +53,16 @@ def env(stacworks_env: dict[str, str], moto_aws: MotoAws, shared_data: Path) -> 
 
 def test_ingest_run_on_fargate(env: dict[str, str], moto_aws: MotoAws, loopback: Loopback,
                                dsn: str) -> None:
+    missing = f"{loopback.base}/files/no-such-scene.tif"  # its task fails; the other goes on
     args = ["ingest", "--source", "urls", "--collection", COLLECTION,
-            "--url", loopback.published["rgb"], "--backend", "aws", "--json"]
-    done = stacworks(*args, env=env)
+            "--url", loopback.published["rgb"], "--url", missing, "--backend", "aws", "--json"]
+    done = stacworks(*args, env=env, check=False)
+    assert done.returncode == 1  # a product failed
     status = json.loads(done.stdout)
-    assert status["counts"]["done"] == 1, done.stdout + done.stderr
+    assert (status["counts"]["done"], status["counts"]["failed"]) == (1, 1), done.stdout
     assert "on Fargate as job" in done.stderr
+    (failed,) = [p for p in status["products"] if p["status"] == "failed"]
+    assert failed["item_id"] == "no-such-scene" and "outputs.json" in failed["error"]
 
     with psycopg.connect(dsn) as conn:
         (item,) = conn.execute("SELECT pgstac.get_item('RGB.byte', %s)",
@@ -80,12 +84,18 @@ def test_ingest_run_on_fargate(env: dict[str, str], moto_aws: MotoAws, loopback:
     ecs = moto_aws.client("ecs")
     arns = ecs.list_tasks(cluster="stacworks", startedBy="AWS Step Functions")["taskArns"]
     tasks = ecs.describe_tasks(cluster="stacworks", tasks=arns)["tasks"]
-    (task,) = [t for t in tasks if {"name": "STACWORKS_EXECUTION_ID", "value": job}
-               in t["overrides"]["containerOverrides"][0]["environment"]]
-    carried = {e["name"]: e["value"] for e in task["overrides"]["containerOverrides"][0][
-        "environment"]}
-    assert json.loads(carried["STACWORKS_INPUT_ITEMS"]) == [
-        f"s3://{moto_aws.bucket}/cat/_processing/{job}/inputs/000.json"]
+    ours = [t for t in tasks if {"name": "STACWORKS_EXECUTION_ID", "value": job}
+            in t["overrides"]["containerOverrides"][0]["environment"]]
+    assert len(ours) == 2  # one per product (the Map)
+    carried = {e["name"]: e["value"] for t in ours
+               for e in t["overrides"]["containerOverrides"][0]["environment"]
+               if e["name"] != "STACWORKS_INPUT_ITEMS"}
+    snapshots = sorted(json.loads(e["value"])[0] for t in ours
+                       for e in t["overrides"]["containerOverrides"][0]["environment"]
+                       if e["name"] == "STACWORKS_INPUT_ITEMS")
+    assert snapshots == [f"s3://{moto_aws.bucket}/cat/_processing/{job}/inputs/{i:03d}.json"
+                         for i in range(2)]
+    task = ours[0]
     assert not [name for name in carried if "DATABASE" in name or "DSN" in name]
     assert "postgresql://" not in json.dumps(carried)
     definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])[
