@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from processing.db import Database
@@ -101,6 +101,7 @@ class TriggerEngine:
         done["ingested"] = self.follow_ingest()
         done["subscription_jobs"] = self.start_subscription_jobs()
         done["watch_jobs"] = self.run_watches()
+        done["changes_pruned"] = self.prune_changes()
         done["job_events"] = self.webhooks.emit_job_events()
         done["deliveries"] = self.webhooks.deliver_due(now)
         return done
@@ -346,6 +347,15 @@ class TriggerEngine:
         return started
 
     # -- catalog watches -----------------------------------------------------------------------
+
+    def prune_changes(self, batch: int = 10000) -> int:
+        """Drop changes older than ``change_log_keep_hours`` (a bounded batch per tick)."""
+        with self.db.connection() as conn:
+            cur = conn.execute(
+                "DELETE FROM stacworks.catalog_changes WHERE id IN (SELECT id FROM "
+                "stacworks.catalog_changes WHERE at < now() - %s ORDER BY id LIMIT %s)",
+                (timedelta(hours=self.settings.change_log_keep_hours), batch))
+            return cur.rowcount
 
     def run_watches(self) -> int:
         """Each change in a watched collection starts the workflow once (the firing's key is

@@ -38,6 +38,10 @@ class TriggerSettings(BaseSettings):
                                    description="Longest relative datetime window of a search.")
     max_changes_per_tick: int = Field(default=500, ge=1,
                                       description="Catalog changes one watch handles per tick.")
+    change_log_keep_hours: float = Field(
+        default=168.0, gt=0, description="Catalog changes older than this are pruned (a watch "
+        "paused for longer does not see them).",
+    )
     job_event_lookback_hours: float = Field(
         default=24.0, gt=0, description="Jobs that ended this recently are announced to "
         "webhooks (a server down for longer does not announce older ones).",

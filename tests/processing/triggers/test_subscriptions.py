@@ -295,3 +295,12 @@ def test_catalog_watch_starts_once_per_change(ingest_world: Any) -> None:
     assert len(launched) <= 2 and all(i == {"collection": collection, "ids": ["x1"],
                                             "parameters": {}} for i in launched)
     store.delete(watch["id"])
+
+    with db.connection() as conn:  # the change log is pruned after its keep time
+        conn.execute("UPDATE stacworks.catalog_changes SET at = now() - interval '200 hours' "
+                     "WHERE collection = %s", (collection,))
+    assert servers[0].prune_changes() >= 2
+    with db.connection() as conn:
+        left = conn.execute("SELECT count(*) AS n FROM stacworks.catalog_changes "
+                            "WHERE collection = %s", (collection,)).fetchone()
+    assert left is not None and left["n"] == 0
