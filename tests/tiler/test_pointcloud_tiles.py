@@ -41,6 +41,7 @@ from .conftest import png
 LAZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "lidar" / "las" / "autzen_trim.laz"
 ALGORITHMS = Path(__file__).resolve().parents[2] / "algorithms"
 PUBLIC, PRIVATE = "pc-autzen", "pc-autzen-private"
+FOREIGN = "pc-autzen-foreign"  # public, its item names the private collection's COPC
 TMS = morecantile.tms.get("WebMercatorQuad")
 #: The zoom whose level of detail reaches the leaves of the test octree (checked below).
 DEEP = 19
@@ -168,12 +169,17 @@ def served(
                 "spatial": {"bbox": [item["bbox"]]},
                 "temporal": {"interval": [["2010-01-01T00:00:00Z", None]]}},
         }, item]
+    foreign = json.loads(json.dumps(records[-1]))  # the private collection's item
+    foreign["collection"] = FOREIGN
+    records += [{**records[-2], "id": FOREIGN, "title": "Autzen lidar (foreign href)"},
+                foreign]
     (tmp / "pc.json").write_text(json.dumps(records))
     said = stacworks("load", "--mode", "upsert", "--renders", "auto", str(tmp / "pc.json"),
                      env=stacworks_env).stdout
     assert PUBLIC in said and PRIVATE in said, said  # presets derived for point clouds
     access = AccessRecords(dsn, pooled=False)
     access.set_visibility(PUBLIC, "public")
+    access.set_visibility(FOREIGN, "public")
     viewer = access.create_key("pc viewer", "viewer")
     access.grant(viewer["principal"], PRIVATE, "read")
     env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true"}
@@ -332,6 +338,12 @@ def test_a_private_point_cloud_is_hidden_like_a_private_raster(
         url = f"{served.base}/tiles/{path}/WebMercatorQuad/17/{t.x}/{t.y}.png"
         assert httpx.get(url, timeout=30).status_code == 404
         assert _pixels(httpx.get(url, params={"key": served.key}, timeout=30)) > 100
+    # A public item naming the private collection's COPC draws nothing for those who cannot
+    # read that collection, as for rasters.
+    url = f"{served.base}/tiles/collections/{FOREIGN}/items/autzen/tiles/WebMercatorQuad/17/"
+    assert httpx.get(f"{url}{t.x}/{t.y}.png", timeout=30).status_code == 404
+    assert _pixels(httpx.get(f"{url}{t.x}/{t.y}.png", params={"key": served.key},
+                             timeout=30)) > 100
 
 
 def test_search_mosaics_of_point_clouds_follow_the_access_rules(
