@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from processing.db import Database
-from processing.errors import ProcessingError
+from processing.errors import InvalidInput, ProcessingError
 from processing.triggers.budgets import BudgetExceeded
 from processing.triggers.cron import latest_due, should_fire
 from processing.triggers.settings import TriggerSettings
@@ -138,6 +138,10 @@ class TriggerEngine:
             row = self.launch(workflow_id, inputs, owner)
         except BudgetExceeded as exc:
             return "refused", None, str(exc)
+        except InvalidInput as exc:
+            if exc.field == "inputs.items" and "no input items" in str(exc):
+                return "no-items", None, "the saved search found no items"
+            return "failed", None, str(exc)
         except ProcessingError as exc:
             return "failed", None, str(exc)
         return "started", str(row["id"]), None

@@ -175,3 +175,29 @@ def test_webhook_gives_up_and_checks_urls(db: Database) -> None:
         strict.create("x", "http://127.0.0.1:8080/", ["job.failed"])
     with pytest.raises(InvalidInput, match="events"):
         hooks.create("x", "http://example.org/", ["job.exploded"])
+
+
+def test_a_saved_search_that_finds_nothing_starts_nothing(db: Database, tmp_path: Path) -> None:
+    from processing.triggers.engine import TriggerEngine
+    from processing.triggers.store import ScheduleDoc, TriggerStore
+
+    manager = ExecutionManager(db=db, settings=ProcessingSettings(), dsn=db.dsn, home=tmp_path,
+                               object_store=LocalStore(tmp_path / "objects"))
+    workflow = f"empty-{uuid.uuid4().hex[:8]}"
+    WorkflowStore(db).create(workflow_from_document(PASS_ASL, workflow_id=workflow))
+    settings = TriggerSettings()
+    store = TriggerStore(db, settings)
+    row = store.create_schedule(ScheduleDoc(
+        workflow_id=workflow, cron="0 * * * *",
+        inputs={"search": {"collections": ["no-such-collection"]}}), None)
+    created = datetime(2032, 5, 1, 9, 30, tzinfo=UTC)  # ahead of any real trigger loop
+    with db.connection() as conn:
+        conn.execute("UPDATE stacworks.trigger_schedules SET created_at = %s WHERE id = %s",
+                     (created, row["id"]))
+    engine = TriggerEngine(db, settings,
+                           lambda w, i, o: manager.submit(w, i, stac_url=None, principal=o),
+                           Webhooks(db, settings))
+    engine.tick(created + timedelta(minutes=31))
+    (firing,) = store.firings(row["id"])
+    assert firing["status"] == "no-items" and firing["execution_ids"] == []
+    store.delete(row["id"])

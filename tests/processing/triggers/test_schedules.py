@@ -67,6 +67,11 @@ def test_time_zone_and_daylight_saving(dsn: str, store: TriggerStore) -> None:
     server.tick(datetime(2031, 3, 30, 7, 0, 30, tzinfo=UTC))
     (firing,) = store.firings(schedule)
     assert firing["slot"] == datetime(2031, 3, 30, 7, 0, tzinfo=UTC)
+    # a trigger resumed after years: one step back from now, not a walk over every slot
+    years_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    assert latest_due("* * * * *", "UTC", years_ago, years_ago,
+                      datetime(2031, 1, 6, 10, 0, 30, tzinfo=UTC)) == T0
+    assert latest_due("* * * * *", "UTC", T0, years_ago, T0 + timedelta(seconds=59)) is None
     assert latest_due("0 9 * * *", "Europe/Paris", None, datetime(2031, 1, 1, tzinfo=UTC),
                       datetime(2031, 1, 2, 8, 30, tzinfo=UTC)) == datetime(2031, 1, 2, 8, 0,
                                                                            tzinfo=UTC)
