@@ -263,3 +263,26 @@ def test_invalid_connection_is_shown_on_the_node_and_not_saved(page: Any, web_ur
     assert set(json.loads(layout)["boxes"]) == {"EachItem", "EachItem/NDVI"}
     assert doc == json.loads((ROOT / "examples/workflows/ndvi-map.json").read_text())
     assert page.is_enabled('[data-testid="builder-save"]')
+
+
+def test_choice_rule_form_and_adding_states_from_the_keyboard(page: Any, web_url: str) -> None:
+    open_builder(page, web_url)
+    page.set_input_files('[data-testid="builder-import"]',
+                         str(ROOT / "examples/workflows/ndvi-composite.json"))
+    asl(page)
+    node(page, "EnoughDates").click()
+    assert page.input_value('[data-testid="builder-rule-op"]') == "NumericGreaterThanEquals"
+    page.fill('[data-testid="builder-rule-value"]', "3")
+    page.press('[data-testid="builder-rule-value"]', "Tab")
+    rule = asl(page)["States"]["EnoughDates"]["Choices"][0]
+    assert rule == {"Variable": "$.layers.count", "NumericGreaterThanEquals": 3, "Next": "Gather"}
+
+    # a Wait added with Enter on its palette item, inside the selected Map
+    node(page, "NDVI").click(position={"x": 30, "y": 10})
+    palette(page, "Wait").focus()
+    page.keyboard.press("Enter")
+    node(page, "Wait").wait_for()
+    doc = asl(page, "false")  # two starts in the Map now: the validator says so
+    assert "Wait" in doc["States"]["NDVI"]["ItemProcessor"]["States"]
+    assert node(page, "Wait").locator('[data-testid="builder-node-error"]').count() == 1
+    assert page.console_log.unexpected() == []

@@ -351,6 +351,25 @@ export class Canvas {
     this.dnd.start(node, evt);
   }
 
+  /** Add a palette state without the mouse: into `parentId` (a Map or Parallel) or below
+   * everything at the top level. Returns the new node's id. */
+  place(template: Node, parentId: string | null): string {
+    const node = template.clone();
+    const data = template.getData<NodeData>();
+    node.setData({ ...structuredClone(data), name: this.uniqueName(data.name) }, { overwrite: true });
+    const parent = parentId ? this.node(parentId) : null;
+    const container = parent && CONTAINERS.has(parent.getData<NodeData>().kind) ? parent : null;
+    const siblings = (container ? container.getChildren() ?? [] : this.graph.getNodes().filter((n) => !n.getParent())).filter((c) => c.isNode()) as Node[];
+    const below = siblings.length ? Math.max(...siblings.map((n) => n.getBBox().y + n.getBBox().height)) + 40 : container ? container.getBBox().y + CONTAINER_PAD.top : 40;
+    const left = container ? container.getBBox().x + CONTAINER_PAD.side : siblings.length ? Math.min(...siblings.map((n) => n.getBBox().x)) : 40;
+    node.setPosition(left, below);
+    if (container) node.setZIndex((container.getZIndex() ?? 1) + 4);
+    this.graph.addNode(node);
+    if (container) container.addChild(node);
+    this.fitParent(node);
+    return String(node.id);
+  }
+
   /** Show a graph (flat form, boxes relative to their container); returns the transitions
    * that name no state (they cannot be drawn, and are left out). */
   load(flat: Flat, moved = false): FlatEdge[] {

@@ -96,7 +96,7 @@ export function renderInspector(mount: HTMLElement, id: string, d: NodeData, hos
   switch (d.kind) {
     case "Task": {
       const algo = taskAlgorithm(b);
-      if (algo) parts.push(taskSection(algo, d, host, (body) => {
+      if (algo) parts.push(taskSection(algo, () => d.body, host, (body) => {
         d = { ...d, body };
         host.apply({ body });
       }));
@@ -115,7 +115,8 @@ export function renderInspector(mount: HTMLElement, id: string, d: NodeData, hos
       break;
     case "Choice":
       parts.push(
-        jsonArea("Rules", "builder-choice-rules", b.Choices, (v) => set("Choices", v), "One rule per output of the node, in order: e.g. {\"Variable\": \"$.layers.count\", \"NumericGreaterThanEquals\": 2}. Connect from the bottom port to add a rule, from the side port for the default."),
+        choiceRules(Array.isArray(b.Choices) ? b.Choices : [], (rules) => set("Choices", rules)),
+        jsonArea("Rules (JSON)", "builder-choice-rules", b.Choices, (v) => set("Choices", v), "For And/Or/Not and other comparisons."),
       );
       break;
     case "Wait":
@@ -152,17 +153,18 @@ export function renderInspector(mount: HTMLElement, id: string, d: NodeData, hos
   mount.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
 }
 
-function taskSection(algo: { name: string; version: string | null }, d: NodeData, host: InspectorHost, apply: (body: JsonObject) => void): HTMLElement {
+function taskSection(algo: { name: string; version: string | null }, bodyNow: () => JsonObject, host: InspectorHost, apply: (body: JsonObject) => void): HTMLElement {
   const section = h("div", { class: "task-section" });
   const version = h("select", { "data-testid": "builder-task-version" }, h("option", { value: "" }, "latest"));
-  const fixed = taskParameters(d.body);
+  const fixed = taskParameters(bodyNow());
   const fix = h("input", { type: "checkbox", "data-testid": "builder-param-fixed", checked: fixed !== null });
   const form = h("form", { class: "params", "aria-label": "Algorithm parameters" });
   const errors = h("p", { class: "error", role: "alert" });
   let fields: Field[] = [];
+  let loaded = false;
   const apply2 = () => {
-    const body = structuredClone(d.body);
-    setTaskVersion(body, version.value || null);
+    const body = structuredClone(bodyNow()); // with what the other fields changed meanwhile
+    if (loaded) setTaskVersion(body, version.value || null); // else the choice is not shown yet
     if (fix.checked) {
       const raw: Record<string, string | boolean> = {};
       for (const el of form.querySelectorAll<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>("[data-param]")) {
@@ -173,7 +175,6 @@ function taskSection(algo: { name: string; version: string | null }, d: NodeData
       if (Object.keys(bad).length) return;
       setTaskParameters(body, values as JsonObject);
     } else setTaskParameters(body, null);
-    d = { ...d, body };
     apply(body);
   };
   version.addEventListener("change", apply2);
@@ -202,8 +203,48 @@ function taskSection(algo: { name: string; version: string | null }, d: NodeData
     );
     if (!fields.length) form.append(h("p", { class: "muted" }, "This algorithm takes no parameters."));
     if (fixed) fill(form, fixed);
+    loaded = true;
   }).catch(() => {
     errors.textContent = `The algorithm ${algo.name} is not registered here.`;
   });
   return section;
+}
+
+/** Comparisons a rule form offers (others, and And/Or/Not, are edited as JSON). */
+const OPERATORS: [string, string][] = [
+  ["NumericGreaterThanEquals", "≥"], ["NumericGreaterThan", ">"], ["NumericLessThanEquals", "≤"], ["NumericLessThan", "<"],
+  ["NumericEquals", "= (number)"], ["StringEquals", "= (text)"], ["StringMatches", "matches"], ["BooleanEquals", "is (true/false)"],
+  ["IsPresent", "is present (true/false)"],
+];
+
+function typedValue(op: string, text: string): Json {
+  if (op.startsWith("Numeric")) return Number(text);
+  if (op === "BooleanEquals" || op === "IsPresent") return text.trim() === "true";
+  return text;
+}
+
+/** One line per Choice rule: an output value (a JSON path), a comparison, a value. The rule's
+ * Next is the connection leaving the node's bottom port in the same order. */
+function choiceRules(rules: Json[], onRules: (rules: Json[]) => void): HTMLElement {
+  const list = h("div", { class: "choice-rules", "data-testid": "builder-choice-form" });
+  const current = [...rules]; // edits of several rules add up
+  rules.forEach((rule, i) => {
+    const r = rule && typeof rule === "object" && !Array.isArray(rule) ? (rule as JsonObject) : null;
+    const op = r ? Object.keys(r).find((k) => OPERATORS.some(([o]) => o === k)) : undefined;
+    if (!r || !op || typeof r.Variable !== "string" || Object.keys(r).length !== 2) {
+      list.append(h("p", { class: "muted" }, `Rule ${i + 1}: ${JSON.stringify(rule)} (edit as JSON below)`));
+      return;
+    }
+    const variable = h("input", { type: "text", value: r.Variable, "aria-label": `Rule ${i + 1}: value at`, "data-testid": "builder-rule-variable" });
+    const select = h("select", { "aria-label": `Rule ${i + 1}: comparison`, "data-testid": "builder-rule-op" }, ...OPERATORS.map(([o, label]) => h("option", { value: o, selected: o === op }, label)));
+    const value = h("input", { type: "text", value: String(r[op]), "aria-label": `Rule ${i + 1}: compared with`, "data-testid": "builder-rule-value" });
+    const change = () => {
+      current[i] = { Variable: variable.value.trim(), [select.value]: typedValue(select.value, value.value) };
+      onRules([...current]);
+    };
+    for (const el of [variable, select, value]) el.addEventListener("change", change);
+    list.append(h("div", { class: "row rule" }, h("span", {}, `${i + 1}.`), variable, select, value));
+  });
+  if (!rules.length) list.append(h("p", { class: "muted" }, "No rule yet: connect the bottom port to the state a rule leads to."));
+  return h("div", { class: "field" }, h("span", { class: "label" }, "Rules (first true wins; the side port is the default)"), list);
 }

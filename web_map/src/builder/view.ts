@@ -94,6 +94,7 @@ export class BuilderView {
       this.saveAsInput, this.saveAsButton, this.deleteButton,
       h("span", { class: "sep" }),
       h("label", { class: "file-button" }, "Import ASL", this.importInput), this.exportButton,
+      h("button", { type: "button", "data-testid": "builder-tidy", title: "Lay the states out again", onclick: () => this.tidy() }, "Tidy up"),
       h("span", { class: "sep" }),
       this.estimateButton, this.cost, this.runButton,
     );
@@ -146,7 +147,7 @@ export class BuilderView {
     const controls: HTMLElement[] = [h("h2", {}, "Control")];
     for (const c of CONTROL_KINDS) {
       const item = h("div", { class: `palette-item control kind-${c.kind.toLowerCase()}`, "data-testid": "builder-palette-item", "data-kind": c.kind, title: c.hint }, h("b", {}, c.kind), h("small", {}, c.hint));
-      item.addEventListener("mousedown", (e) => this.drag(e, c.kind, c.kind === "Map" ? "EachItem" : c.kind, controlBody(c.kind)));
+      this.paletteItem(item, c.kind, c.kind === "Map" ? "EachItem" : c.kind, () => controlBody(c.kind));
       controls.push(item);
     }
     this.palette.replaceChildren(h("h2", {}, "Algorithms"), algorithms, ...controls);
@@ -166,7 +167,7 @@ export class BuilderView {
         h("small", {}, `${a.name} ${a.version} · ${a.cpu / 1024} vCPU · ${a.memory / 1024} GB`),
         cost,
       );
-      item.addEventListener("mousedown", (e) => this.drag(e, "Task", a.name.replace(/[^A-Za-z0-9]/g, "_").toUpperCase(), algorithmTask(a)));
+      this.paletteItem(item, "Task", a.name.replace(/[^A-Za-z0-9]/g, "_").toUpperCase(), () => algorithmTask(a));
       items.push(item);
       this.api.estimate(`algorithm:${a.name}`, 1).then(
         (est) => (cost.textContent = `≈ ${usd(est.cost_usd)} per item`),
@@ -176,10 +177,31 @@ export class BuilderView {
     algorithms.replaceChildren(...items);
   }
 
-  private drag(e: MouseEvent, kind: StateKind, name: string, body: JsonObject): void {
-    if (e.button !== 0) return;
-    e.preventDefault();
-    this.canvas.startDrag(this.canvas.template(kind, name, body), e);
+  /** Drag the item onto the canvas; or focus it and press Enter to add it (into the selected
+   * Map or Parallel, if one is selected). */
+  private paletteItem(item: HTMLElement, kind: StateKind, name: string, body: () => JsonObject): void {
+    item.tabIndex = 0;
+    item.setAttribute("role", "button");
+    item.setAttribute("aria-label", `Add a ${kind} state${item.dataset.algorithm ? ` running ${item.dataset.algorithm}` : ""}`);
+    item.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      this.canvas.startDrag(this.canvas.template(kind, name, body()), e);
+    });
+    item.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" && e.key !== " ") return;
+      e.preventDefault();
+      const id = this.canvas.place(this.canvas.template(kind, name, body()), this.selectedId);
+      this.select(id);
+    });
+  }
+
+  /** Lay the whole graph out again (dagre), keeping what it says. */
+  private tidy(): void {
+    const { graph } = fromFlat(this.canvas.flat());
+    autoLayout(graph);
+    this.canvas.load(toFlat(graph), true);
+    this.edited();
   }
 
   private versionsOf(name: string): Promise<Algorithm[]> {
