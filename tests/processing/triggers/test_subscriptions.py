@@ -304,3 +304,24 @@ def test_catalog_watch_starts_once_per_change(ingest_world: Any) -> None:
         left = conn.execute("SELECT count(*) AS n FROM stacworks.catalog_changes "
                             "WHERE collection = %s", (collection,)).fetchone()
     assert left is not None and left["n"] == 0
+
+
+def test_an_eodag_provider_as_source(ingest_world: Any) -> None:
+    """earth-search through eodag (kept on loopback): the source filters by box, dates and cloud
+    cover; the exact AOI and the CQL2 filter are applied here."""
+    from ingest.samples.publish import S2_ID
+
+    _db, svc, _manager = ingest_world
+    bridge = IngestBridge(svc)
+    aoi = {"type": "Polygon", "coordinates": [[[-12, 24], [-10, 24], [-10, 26], [-12, 26],
+                                               [-12, 24]]]}
+    start, end = datetime(2020, 2, 10, tzinfo=UTC), datetime(2020, 2, 25, tzinfo=UTC)
+
+    def found(cql2: str) -> list[str]:
+        search = SavedSearch(intersects=aoi, filter=cql2)
+        return [f.product_id for f in bridge.search("earth-search", "sentinel-2-l2a", search,
+                                                    start, end, 10)]
+
+    (product,) = found("eo:cloud_cover < 20")
+    assert product == f"sentinel-2-l2a/{S2_ID}"
+    assert found("eo:cloud_cover < 4") == []  # the scene has 4.05 %
