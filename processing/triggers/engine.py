@@ -91,19 +91,32 @@ class TriggerEngine:
                 log.warning("trigger tick failed", exc_info=True)
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
-        """One pass over everything due at ``now`` (the clock's time by default)."""
-        now = now or self.clock()
-        done = {
-            "schedules": self.fire_schedules(now),
-            "polls": self.poll_subscriptions(now),
+        """One pass over everything due at ``now`` (the clock's time by default).
+
+        Each step runs even when an earlier one failed (a source down must not hold back
+        webhook deliveries); the first error is raised at the end, for the loop to log.
+        """
+        at = now or self.clock()
+        steps: dict[str, Callable[[], int]] = {
+            "schedules": lambda: self.fire_schedules(at),
+            "polls": lambda: self.poll_subscriptions(at),
+            "ingest_queued": self.queue_new_products,
+            "ingested": self.follow_ingest,
+            "subscription_jobs": self.start_subscription_jobs,
+            "watch_jobs": self.run_watches,
+            "changes_pruned": self.prune_changes,
+            "job_events": self.webhooks.emit_job_events,
+            "deliveries": lambda: self.webhooks.deliver_due(at),
         }
-        done["ingest_queued"] = self.queue_new_products()
-        done["ingested"] = self.follow_ingest()
-        done["subscription_jobs"] = self.start_subscription_jobs()
-        done["watch_jobs"] = self.run_watches()
-        done["changes_pruned"] = self.prune_changes()
-        done["job_events"] = self.webhooks.emit_job_events()
-        done["deliveries"] = self.webhooks.deliver_due(now)
+        done: dict[str, int] = {}
+        failed: Exception | None = None
+        for name, step in steps.items():
+            try:
+                done[name] = step()
+            except Exception as exc:  # noqa: BLE001 - reported after the other steps ran
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return done
 
     # -- firings -------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ class Triggers:
 
     def stop(self) -> None:
         self.engine.stop()
+        self.webhooks.client.close()
 
 
 def _ingest_bridge(manager: Any) -> IngestQueue | None:
