@@ -201,6 +201,7 @@ export class BuilderView {
     const { graph } = fromFlat(this.canvas.flat());
     autoLayout(graph);
     this.canvas.load(toFlat(graph), true);
+    this.select(null); // the states have new ids
     this.edited();
   }
 
@@ -368,9 +369,10 @@ export class BuilderView {
   private decorate(): void {
     const byName = new Map<string, string[]>();
     for (const i of this.issues) if (i.state) byName.set(i.state, [...(byName.get(i.state) ?? []), `${i.field ? `${i.field}: ` : ""}${i.message}`]);
+    const flat = this.run ? this.canvas.flat() : null;
     this.canvas.decorate((id, d) => ({
       problems: [...this.problems.filter((p) => p.node === id).map((p) => p.message), ...(byName.get(d.name) ?? [])],
-      run: this.run ? runState(d, this.run.states, this.run.status, this.canvas.flat(), id) : null,
+      run: this.run && flat ? runState(d, this.run.states, this.run.status, flat, id) : null,
       selected: id === this.selectedId,
     }));
   }
