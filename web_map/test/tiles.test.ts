@@ -16,4 +16,13 @@ describe("which items the tiler can draw", () => {
     const remote = itemTileParams({ assets: { b: { href: "https://sentinel-cogs.s3.amazonaws.com/x/B04.tif", type: COG } } }, false);
     expect("reason" in remote && remote.reason).toContain("remote server");
   });
+
+  it("draws a stored point cloud with its collection's presets, and says why not without", () => {
+    const cloud = { assets: { data: { href: "http://127.0.0.1:8000/assets/lidar/autzen/data", type: "application/vnd.laszip+copc" } } };
+    expect(itemTileParams(cloud, true)).toEqual({ params: {} });
+    const bare = itemTileParams(cloud, false);
+    expect("reason" in bare && bare.reason).toContain("renders add");
+    const remote = { assets: { data: { href: "https://lidar.example.org/autzen.copc.laz" } } };
+    expect("reason" in itemTileParams(remote, true)).toBe(true);
+  });
 });

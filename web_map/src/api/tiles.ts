@@ -17,6 +17,8 @@ function withParams(url: string, params: TileParams = {}): string {
 }
 
 const COG = /geotiff|cloud-optimized/i;
+/** COPC point clouds: the tiler grids them into rasters with the collection's presets (dtm, dsm…). */
+const COPC = /copc/i;
 /** Store objects: served by this platform's /assets (…/assets/{collection}/{item}/{asset}), or a
  * stored location (a path, s3://) from an older API; remote files are any other URL. */
 const OWN_ASSET = /\/assets\/[^/?#]+\/[^/?#]+\/[^/?#]+(\?|$)/;
@@ -35,6 +37,14 @@ export function itemTileParams(
     ([, a]) => (COG.test(a.type ?? "") || /\.tiff?$/i.test(a.href)) && !a.roles?.includes("thumbnail"),
   );
   const local = cogs.filter(([, a]) => inStore(a.href));
+  const clouds = Object.entries(item.assets ?? {}).filter(
+    ([, a]) => (COPC.test(a.type ?? "") || /\.copc\.laz$/i.test(a.href)) && inStore(a.href),
+  );
+  if (!local.length && clouds.length) {
+    return hasRenders
+      ? { params: {} }
+      : { reason: "its point cloud has no render preset: add them with `stacworks renders add COLLECTION --auto`" };
+  }
   if (!local.length) {
     return {
       reason: cogs.length

@@ -5,7 +5,8 @@ import type { StacCollection } from "../api/stac";
 import { fitBbox } from "../map/mapview";
 import { day, h, panel } from "../ui/dom";
 
-const PREFERRED = ["default", "true-color", "truecolor", "natural-color", "visual"];
+// "dtm" leads for point clouds: the tiler's own default for a COPC collection.
+const PREFERRED = ["default", "true-color", "truecolor", "natural-color", "visual", "dtm"];
 
 export const collectionLayerId = (id: string) => `collection:${id}`;
 
