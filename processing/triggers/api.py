@@ -175,33 +175,40 @@ class TriggersRouter(ResourceRouter):
             self._mine(request, t.webhooks.owner_of(webhook_id), f"webhook {webhook_id!r}")
             return {"deliveries": [_out(r) for r in t.webhooks.deliveries(webhook_id, limit)]}
 
-        def may_budget(request: Request, workflow_id: str) -> None:
+        def budget_key(request: Request | None, process_id: str) -> str:
+            """The workflow id a process's runs are recorded under (``algorithm:ndvi`` runs as
+            ``ndvi``); with a request, also check the caller may set it: the workflow's owner
+            or an admin (algorithms are admins' alone)."""
+            process = manager.process(process_id)
+            key = process.workflow.id
+            if request is None:
+                return key
             principal = principal_of(request)
             if principal.admin:
-                return
-            if manager.workflows.owner(workflow_id) != principal.id:
-                raise Denied(403, f"only the owner of workflow {workflow_id!r} or an admin may "
+                return key
+            owner = None if process.algorithm is not None else manager.workflows.owner(key)
+            if owner is None or owner != principal.id:
+                raise Denied(403, f"only the owner of workflow {process_id!r} or an admin may "
                                   "set its budget")
+            return key
 
         @router.get("/triggers/budgets/{workflow_id}")
         def get_budget(workflow_id: str) -> dict[str, Any]:
-            return t.budgets.status(workflow_id)
+            return t.budgets.status(budget_key(None, workflow_id))
 
         @router.put("/triggers/budgets/{workflow_id}")
         def put_budget(request: Request, workflow_id: str, body: BudgetDoc) -> dict[str, Any]:
-            manager.process(workflow_id)
-            may_budget(request, workflow_id)
+            key = budget_key(request, workflow_id)
             if body.soft_usd is not None and body.hard_usd is not None and (
                 body.soft_usd > body.hard_usd
             ):
                 raise InvalidInput("soft_usd", "must not exceed hard_usd")
-            t.budgets.set(workflow_id, self._owner(request), body.soft_usd, body.hard_usd)
-            return t.budgets.status(workflow_id)
+            t.budgets.set(key, self._owner(request), body.soft_usd, body.hard_usd)
+            return t.budgets.status(key)
 
         @router.delete("/triggers/budgets/{workflow_id}", status_code=204)
         def delete_budget(request: Request, workflow_id: str) -> None:
-            may_budget(request, workflow_id)
-            t.budgets.delete(workflow_id)
+            t.budgets.delete(budget_key(request, workflow_id))
 
         @router.get("/triggers/{trigger_id}")
         def get_trigger(request: Request, trigger_id: str) -> dict[str, Any]:

@@ -42,4 +42,14 @@ def test_subscribe_to_the_search_on_screen(page: Any, web_url: str) -> None:
     paused.get_by_role("button", name="Delete").click()
     page.wait_for_selector(f"li.trigger[data-trigger-id='{trigger}']", state="detached")
     assert httpx.get(f"{web_url}/triggers/{trigger}", timeout=10).status_code == 404
+
+    # a signed webhook: the secret shown once, the webhook listed, then removed
+    page.fill("#trigger-webhook-url", "http://127.0.0.1:9/hook")
+    page.get_by_role("button", name="Add webhook").click()
+    page.wait_for_selector("#trigger-webhook-secret code")
+    assert len(page.inner_text("#trigger-webhook-secret code")) >= 32
+    hook = page.locator("li.webhook", has_text="http://127.0.0.1:9/hook").first
+    hook.wait_for()
+    hook.get_by_role("button", name="Remove").click()
+    hook.wait_for(state="detached")
     assert page.console_log.unexpected() == []

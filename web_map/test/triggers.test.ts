@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bboxPolygon, cronEvery, describeTrigger, subscriptionFromSearch } from "../src/panels/triggers";
+import { bboxPolygon, cronEvery, describeBudget, describeTrigger, subscriptionFromSearch } from "../src/panels/triggers";
 
 describe("subscriptions from the map search", () => {
   const opts = { source: "catalog", workflow: "ndvi", per: "item" as const, everyMinutes: 15, windowDays: 3 };
@@ -26,5 +26,12 @@ describe("subscriptions from the map search", () => {
     expect(describeTrigger({ id: "s", kind: "subscription", paused: false, collection: "c", source: "catalog", cron: "*/15 * * * *", workflow_id: null }))
       .toBe("c from catalog (*/15 * * * *) ingests");
     expect(describeTrigger({ id: "w", kind: "watch", paused: false, collection: "c", workflow_id: "ndvi" })).toBe("each new item in c runs ndvi");
+  });
+
+  it("says where a budget stands", () => {
+    const b = { workflow_id: "ndvi", month: "2026-12", spent_usd: 0.123, soft_usd: 4, hard_usd: 5 };
+    expect(describeBudget(b)).toBe("$0.12 of $5.00 (hard limit) in 2026-12");
+    expect(describeBudget({ ...b, hard_usd: null })).toBe("$0.12 of $4.00 (soft limit) in 2026-12");
+    expect(describeBudget({ ...b, hard_usd: null, soft_usd: null })).toBe("$0.12 spent in 2026-12, no budget set");
   });
 });

@@ -76,6 +76,7 @@ def test_triggers_over_http(server: str, dsn: str) -> None:
         assert refused.json()["title"] == "budget exceeded"
         assert f"budget of workflow {wf!r}" in refused.json()["detail"]
         assert api.delete(f"/triggers/budgets/{wf}").status_code == 204
+        assert api.get(f"/triggers/budgets/nope-{suffix}").status_code == 404
 
         for trigger in (schedule["id"], sub.json()["id"]):
             assert api.delete(f"/triggers/{trigger}").status_code == 204

@@ -41,6 +41,30 @@ export interface Firing {
   execution_ids: string[];
 }
 
+export interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  secret?: string;
+}
+
+export interface BudgetStatus {
+  workflow_id: string;
+  month: string;
+  spent_usd: number;
+  soft_usd: number | null;
+  hard_usd: number | null;
+}
+
+/** "$0.12 of $5.00 this month (2026-12)", or what there is of it. */
+export function describeBudget(b: BudgetStatus): string {
+  const limit = b.hard_usd ?? b.soft_usd;
+  const spent = `$${b.spent_usd.toFixed(2)}`;
+  if (limit === null) return `${spent} spent in ${b.month}, no budget set`;
+  const kind = b.hard_usd !== null ? "hard limit" : "soft limit";
+  return `${spent} of $${limit.toFixed(2)} (${kind}) in ${b.month}`;
+}
+
 /** A cron expression polling every ``minutes`` (a divisor of an hour, whole hours, or days). */
 export function cronEvery(minutes: number): string {
   if (minutes < 60) return `*/${Math.max(1, Math.round(minutes))} * * * *`;
@@ -95,6 +119,11 @@ export class TriggersPanel {
   private every = h("select", { id: "trigger-every" }, ...[[15, "every 15 min"], [60, "hourly"], [1440, "daily"]].map(([v, t]) => h("option", { value: String(v) }, String(t))));
   private window = h("select", { id: "trigger-window" }, ...[1, 3, 7, 30].map((d) => h("option", { value: String(d), selected: d === 3 }, `last ${d} day${d > 1 ? "s" : ""}`)));
   private summary = h("p", { class: "muted" });
+  private hookUrl = h("input", { type: "url", id: "trigger-webhook-url", placeholder: "https://hooks.example.org/stacworks" });
+  private hooks = h("ul", { class: "webhooks" });
+  private secret = h("p", { class: "muted", id: "trigger-webhook-secret", "aria-live": "polite" });
+  private budget = h("p", { class: "muted", id: "trigger-budget" });
+  private hardLimit = h("input", { type: "number", min: 0, step: 1, id: "trigger-budget-hard", placeholder: "hard limit, USD" });
 
   constructor(private app: App, mount: HTMLElement, private search: () => SearchSnapshot) {
     const { root, body } = panel("triggers-panel", "Triggers", false);
@@ -106,7 +135,15 @@ export class TriggersPanel {
       field("Look", this.every), field("For scenes from the", this.window),
       h("div", { class: "buttons" }, subscribe, h("button", { type: "button", onclick: () => void this.refresh() }, "Refresh")),
       this.list,
+      h("h3", {}, "Monthly budget of the workflow"), this.budget,
+      h("div", { class: "buttons" }, this.hardLimit, h("button", { type: "button", onclick: () => void this.setBudget() }, "Set")),
+      h("h3", {}, "Notify (signed webhooks)"),
+      field("Webhook URL", this.hookUrl, "Jobs finished or failed, new scenes matched, budget thresholds."),
+      h("div", { class: "buttons" }, h("button", { type: "button", onclick: () => void this.addWebhook() }, "Add webhook")),
+      this.secret,
+      this.hooks,
     );
+    this.workflow.addEventListener("change", () => void this.showBudget());
     mount.append(root);
     this.source.addEventListener("change", () => (this.stacUrl.hidden = this.source.value !== "stac"));
     root.addEventListener("toggle", () => {
@@ -126,6 +163,60 @@ export class TriggersPanel {
       // no jobs service: subscriptions that only ingest still work
     }
     await this.refresh();
+    await Promise.all([this.showBudget(), this.listWebhooks()]);
+  }
+
+  private async showBudget(): Promise<void> {
+    const wf = this.workflow.value;
+    this.budget.textContent = wf ? "…" : "Choose a workflow to see its budget.";
+    if (!wf) return;
+    try {
+      this.budget.textContent = describeBudget(await getJson<BudgetStatus>(`${this.base}/budgets/${enc(wf)}`));
+    } catch (e) {
+      this.budget.textContent = `Budget unavailable: ${(e as Error).message}`;
+    }
+  }
+
+  private async setBudget(): Promise<void> {
+    const wf = this.workflow.value;
+    const hard = Number(this.hardLimit.value);
+    if (!wf || this.hardLimit.value === "" || !(hard >= 0)) return this.app.status("Choose a workflow and a limit in USD.", "error");
+    try {
+      await request(`${this.base}/budgets/${enc(wf)}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ soft_usd: Math.round(hard * 80) / 100, hard_usd: hard }),
+      });
+      await this.showBudget();
+    } catch (e) {
+      this.app.status(`Budget refused: ${(e as Error).message}`, "error");
+    }
+  }
+
+  private async listWebhooks(): Promise<void> {
+    try {
+      const { webhooks } = await getJson<{ webhooks: Webhook[] }>(`${this.base}/webhooks`);
+      this.hooks.replaceChildren(...webhooks.map((w) => h("li", { class: "webhook", "data-webhook-id": w.id },
+        h("code", {}, w.url), " ", h("small", { class: "muted" }, w.events.join(", ")), " ",
+        h("button", { type: "button", onclick: async () => {
+          await request(`${this.base}/webhooks/${enc(w.id)}`, { method: "DELETE" }).catch((e) => this.app.status(e.message, "error"));
+          await this.listWebhooks();
+        } }, "Remove"))));
+    } catch {
+      this.hooks.replaceChildren();
+    }
+  }
+
+  private async addWebhook(): Promise<void> {
+    try {
+      const { data } = await postJson<Webhook>(`${this.base}/webhooks`, { url: this.hookUrl.value.trim() });
+      // The secret signs every delivery; the server shows it this once.
+      this.secret.replaceChildren("Signing secret (copy it now, it is not shown again): ", h("code", {}, data?.secret ?? ""));
+      this.hookUrl.value = "";
+      await this.listWebhooks();
+    } catch (e) {
+      this.app.status(`Webhook refused: ${(e as Error).message}`, "error");
+    }
   }
 
   private area(): number[] {
