@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 const env = (globalThis as any).process?.env ?? {};
 const platform: string = env.STACWORKS_URL ?? "http://127.0.0.1:8000";
 const proxy = Object.fromEntries(
-  ["/stac", "/tiles", "/ingest", "/processes", "/jobs", "/workflows", "/algorithms"].map((p) => [p, platform]),
+  ["/stac", "/tiles", "/ingest", "/processes", "/jobs", "/workflows", "/algorithms", "/triggers"].map((p) => [p, platform]),
 );
 
 export default defineConfig({
