@@ -61,7 +61,12 @@ def palette(page: Any, kind: str, algorithm: str | None = None) -> Any:
 
 def open_builder(page: Any, web_url: str) -> None:
     page.goto(f"{web_url}/#workflows")
-    palette(page, "Map").wait_for()
+    try:
+        palette(page, "Map").wait_for()
+    except Exception:
+        raise AssertionError(
+            f"no builder: {page.console_log.errors} status={page.text_content('#status')!r} "
+            f"builder={page.inner_html('[data-testid=builder]')[:300]!r}") from None
 
 
 def connect(page: Any, source: str, target: str, from_port: str = "out") -> None:
