@@ -218,3 +218,14 @@ describe("canonical field order", () => {
     expect(sameJson(back, doc)).toBe(true);
   });
 });
+
+describe("algorithm tasks", () => {
+  it("reads the algorithm from a family, a revision or a full task definition ARN", () => {
+    const body = algorithmTask({ name: "ndvi", version: "1.0.0", cpu: 1024, memory: 2048 }) as any;
+    expect(taskAlgorithm(body)).toEqual({ name: "ndvi", version: "1.0.0" });
+    body.Parameters.TaskDefinition = "arn:aws:ecs:eu-west-1:123456789012:task-definition/stacworks-ndvi:7";
+    expect(taskAlgorithm(body)?.name).toBe("ndvi");
+    body.Resource = "arn:aws:states:::lambda:invoke";
+    expect(taskAlgorithm(body)).toBeNull();
+  });
+});

@@ -23,10 +23,13 @@ export function workflowsView(app: App): void {
     mapButton.setAttribute("aria-pressed", String(!on));
     flowButton.setAttribute("aria-pressed", String(on));
     if (on && !loaded) {
-      loaded = import("./view").then(
-        ({ BuilderView }) => new BuilderView(app, section),
-        (e) => app.status(`The workflow builder could not be loaded: ${(e as Error).message}`, "error"),
-      );
+      loaded = import("./view")
+        .then(({ BuilderView }) => new BuilderView(app, section))
+        .catch((e) => {
+          loaded = null; // the next switch tries again
+          section.replaceChildren();
+          app.status(`The workflow builder could not be loaded: ${(e as Error).message}`, "error");
+        });
     }
     if (!on) app.map.resize();
     const hash = on ? "#workflows" : "";
