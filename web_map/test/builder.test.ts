@@ -152,6 +152,11 @@ describe("the canvas's flat form", () => {
     const { problems } = fromFlat(flat);
     expect(problems.map((p) => p.node).sort()).toEqual(["s", "t"]);
     expect(problems.find((p) => p.node === "t")!.message).toMatch(/inside its Map/);
+    flat.edges = [
+      { id: "a", source: "m", target: "s", kind: "next" },
+      { id: "b", source: "m", target: "s", kind: "next" },
+    ];
+    expect(fromFlat(flat).problems.map((p) => p.message)).toEqual(["EachItem has two next states: use a Choice or a Parallel to branch"]);
   });
 
   it("finds a Parallel's branches from what is connected", () => {

@@ -360,9 +360,12 @@ export function fromFlat(flat: Flat): { graph: FlowGraph; problems: Problem[] } 
     if (s.kind === "Succeed" || s.kind === "Fail") {
       problems.push({ node: s.id, message: `a ${s.kind} state ends the workflow: it cannot lead to ${t.name}` });
     }
-    if (e.kind === "next") {
-      nextCount.set(s.id, (nextCount.get(s.id) ?? 0) + 1);
-      if (nextCount.get(s.id) === 2) problems.push({ node: s.id, message: `${s.name} has two next states: use a Choice or a Parallel to branch` });
+    if (e.kind === "next" || e.kind === "default") {
+      const key = `${s.id}\u0000${e.kind}`;
+      nextCount.set(key, (nextCount.get(key) ?? 0) + 1);
+      if (nextCount.get(key) === 2) {
+        problems.push({ node: s.id, message: e.kind === "next" ? `${s.name} has two next states: use a Choice or a Parallel to branch` : `${s.name} has two defaults: remove one` });
+      }
     }
     edges.push(e);
   }
