@@ -74,10 +74,12 @@ def private_catalog(prefix: str) -> Iterator[Catalog]:
 
 
 @contextlib.contextmanager
-def serve_ours(cat: Catalog, profile: Path | None = None) -> Iterator[str]:
+def serve_ours(cat: Catalog, profile: Path | None = None,
+               env: dict[str, str] | None = None) -> Iterator[str]:
     """`stacworks serve` (access control on, as in production); with ``profile``, sampled by
-    py-spy (when installed) into a collapsed-stack file for finding where time goes."""
-    with serve_process(cat.env) as (base, proc):
+    py-spy (when installed) into a collapsed-stack file for finding where time goes; ``env``:
+    settings of this server only."""
+    with serve_process({**cat.env, **(env or {})}) as (base, proc):
         spy = None
         if profile is not None and (BIN / "py-spy").exists():
             spy = subprocess.Popen(
