@@ -401,6 +401,8 @@ ROUTES: dict[str, Route] = {
                              body=lambda c, w: {"id": f"acc-rt-{w}", "definition": PASS}),
     "POST /workflows/import": Route(role("editor", 201), per_collection=False,
                                     params={"id": "acc-rt-imp-{who}"}, body=lambda c, w: PASS),
+    "POST /workflows/validate": Route(role("viewer"), per_collection=False,
+                                      body=lambda c, w: PASS),
     "GET /workflows/{workflow_id}": Route(role("viewer"), per_collection=False),
     "PUT /workflows/{workflow_id}": Route(owner_or_admin(others=403), per_collection=False,
                                           body=lambda c, w: {"id": WORKFLOW, "definition": PASS}),
