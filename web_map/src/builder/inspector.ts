@@ -1,7 +1,8 @@
 /** The selected state's form: its name, what its kind needs, Retry/Catch, a timeout, and the
  * algorithm's parameters from its JSON Schema (fixed in the state, or taken from the run). */
 
-import { type Field, type JsonSchema, fieldsFromSchema, initialText, optionValue, parseValues } from "../state/form";
+import { type Field, type JsonSchema, fieldsFromSchema, parseValues } from "../state/form";
+import { fieldControl } from "../ui/fields";
 import { h } from "../ui/dom";
 import type { NodeData } from "./canvas";
 import type { Json, JsonObject } from "./model";
@@ -41,20 +42,7 @@ function textInput(label: string, testid: string, value: unknown, onValue: (v: s
 }
 
 function control(f: Field): HTMLElement {
-  const common = { name: f.name, "data-param": f.name };
-  switch (f.kind) {
-    case "boolean":
-      return h("input", { ...common, type: "checkbox", checked: f.default === true });
-    case "number":
-    case "integer":
-      return h("input", { ...common, type: "number", step: f.kind === "integer" ? 1 : "any", min: f.minimum, max: f.maximum, value: initialText(f) });
-    case "enum":
-      return h("select", common, ...(f.options ?? []).map((o) => h("option", { value: optionValue(o), selected: optionValue(o) === initialText(f) }, optionValue(o))));
-    case "json":
-      return h("textarea", { ...common, rows: 2 }, initialText(f));
-    default:
-      return h("input", { ...common, type: "text", value: initialText(f) });
-  }
+  return fieldControl(f, { name: f.name, "data-param": f.name });
 }
 
 /** Set a form's controls to the values a Task fixes. */

@@ -2,27 +2,15 @@
 
 import type { App } from "../app";
 import { HttpError } from "../api/http";
-import { type Field, initialText, optionValue, parseValues } from "../state/form";
+import { type Field, parseValues } from "../state/form";
+import { fieldControl } from "../ui/fields";
 import { type ProcessPlan, executionRequest, planProcess } from "../state/process";
 import { field, h, panel } from "../ui/dom";
 import type { JobsPanel } from "./jobs";
 
 function control(f: Field): HTMLElement {
   const name = f.group ? `${f.group}.${f.name}` : f.name;
-  const common = { name, required: f.required && f.kind !== "boolean", "aria-describedby": f.description ? `hint-${name}` : undefined };
-  switch (f.kind) {
-    case "boolean":
-      return h("input", { ...common, type: "checkbox", checked: f.default === true });
-    case "number":
-    case "integer":
-      return h("input", { ...common, type: "number", step: f.kind === "integer" ? 1 : "any", min: f.minimum, max: f.maximum, value: initialText(f) });
-    case "enum":
-      return h("select", common, ...(f.options ?? []).map((o) => h("option", { value: optionValue(o), selected: optionValue(o) === initialText(f) }, optionValue(o))));
-    case "json":
-      return h("textarea", { ...common, rows: 2 }, initialText(f));
-    default:
-      return h("input", { ...common, type: "text", value: initialText(f) });
-  }
+  return fieldControl(f, { name, required: f.required && f.kind !== "boolean", "aria-describedby": f.description ? `hint-${name}` : undefined });
 }
 
 export class WorkflowPanel {
