@@ -225,6 +225,35 @@ def test_free_text_matches_items_missing_a_field(
         httpx.delete(f"{stac_url}/collections/joplin/items/free-text-partial")
 
 
+def test_number_matched_is_exact_whatever_conf_a_client_sends(stac_url: str) -> None:
+    """pgstac reads its settings from the search's ``conf`` first: a client's thresholds (here
+    "estimate everything") must not change what the server answers, nor its cost."""
+    like = {"op": "like", "args": [{"property": "id"}, "%3"]}
+    body = {"collections": ["pgstac-test-collection"], "limit": 1,
+            "filter-lang": "cql2-json", "filter": like}
+    # First (pgstac keeps a count it made for the same filter, so it must not see one yet).
+    sent = {**body, "conf": {"context": "auto", "context_estimated_count": "0",
+                             "context_estimated_cost": "0"}}
+    estimated = httpx.post(f"{stac_url}/search", json=sent).json()["numberMatched"]
+    off = httpx.post(f"{stac_url}/search", json={**body, "conf": {"context": "off"}}).json()
+    everything = httpx.post(f"{stac_url}/search", json={**body, "limit": 100}).json()
+    want = len(everything["features"])
+    assert 0 < want < 100 and everything["numberMatched"] == want
+    assert estimated == want and off["numberMatched"] == want
+
+
+def test_read_pool_starts_no_parallel_workers() -> None:
+    from catalog.api import StacApiSettings, _read_pool, postgres_settings, search_conf
+    from catalog.settings import CatalogSettings
+
+    api = StacApiSettings()
+    pool = _read_pool(postgres_settings(CatalogSettings(), api), api)
+    assert pool.server_settings.model_dump()["max_parallel_workers_per_gather"] == "0"
+    assert "statement_timeout" in pool.server_settings.model_dump()
+    assert search_conf(api) == {"context": "auto", "context_estimated_count": "1000",
+                                "context_estimated_cost": "1000.0"}
+
+
 def test_queryables_list_loaded_properties(stac_url: str) -> None:
     q = httpx.get(f"{stac_url}/collections/sentinel-2-l2a/queryables").json()
     assert "eo:cloud_cover" in q["properties"]
