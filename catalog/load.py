@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import orjson
 import psycopg
+from psycopg import sql
 from pypgstac.db import PgstacDB
 from pypgstac.load import Loader, Methods
 
@@ -204,8 +205,27 @@ def load_paths(
 
             loader.load_items(items(), insert_mode=method, chunksize=chunksize)
             summary.items = plan.n_items
+    if plan.n_items:
+        analyze_collections(dsn, sorted({c for c, _ in plan.item_keys}))
     register_terms(dsn, plan.terms)
     return summary
+
+
+def analyze_collections(dsn: str, collections: list[str]) -> None:
+    """Planner statistics of the collections' partitions, right after a load.
+
+    Until autovacuum gets to a fresh partition the planner expects one row: searches pick
+    poor plans (a CQL2 filter over 100,000 fresh items took 280 ms, 55 ms once analysed) and
+    ``numberMatched`` (context=auto) counts every match. ANALYZE samples a bounded number of
+    rows per partition (~0.25 s for 100,000 items)."""
+    with connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT partition FROM pgstac.partition_sys_meta "
+            "WHERE collection = ANY(%s) AND level = 1",
+            (collections,),
+        ).fetchall()
+        for (partition,) in rows:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier("pgstac", partition)))
 
 
 def _refuse_existing(dsn: str, keys: list[tuple[str, str]]) -> None:

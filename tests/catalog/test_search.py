@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -252,6 +253,22 @@ def test_read_pool_starts_no_parallel_workers() -> None:
     assert "statement_timeout" in pool.server_settings.model_dump()
     assert search_conf(api) == {"context": "auto", "context_estimated_count": "1000",
                                 "context_estimated_cost": "1000.0"}
+
+
+def test_load_leaves_planner_statistics(sample_loaded: list[Path], dsn: str) -> None:
+    """Searches right after a load are planned from statistics (not one row a partition)."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT m.collection, s.last_analyze IS NOT NULL, c.reltuples "
+            "FROM pgstac.partition_sys_meta m "
+            "JOIN pg_stat_user_tables s ON s.schemaname = 'pgstac' AND s.relname = m.partition "
+            "JOIN pg_class c ON c.oid = s.relid "
+            "WHERE m.collection IN ('joplin', 'pgstac-test-collection')"
+        ).fetchall()
+    assert {r[0] for r in rows} == {"joplin", "pgstac-test-collection"}
+    assert all(analysed and tuples > 0 for _, analysed, tuples in rows), rows
 
 
 def test_queryables_list_loaded_properties(stac_url: str) -> None:
