@@ -45,7 +45,10 @@ def centre(locator: Any) -> tuple[float, float]:
 
 
 def drag_to(page: Any, source: Any, x: float, y: float) -> None:
-    """Press on ``source``, move in steps, release at (x, y): what a person's mouse does."""
+    """Press on ``source``, move in steps, release at (x, y): what a person's mouse does.
+    The palette scrolls (other suites register many algorithms in the shared catalog), so the
+    item is scrolled into view first, as a person would."""
+    source.scroll_into_view_if_needed()
     sx, sy = centre(source)
     page.mouse.move(sx, sy)
     page.mouse.down()
@@ -63,6 +66,7 @@ def open_builder(page: Any, web_url: str) -> None:
     page.goto(f"{web_url}/#workflows")
     try:
         palette(page, "Map").wait_for()
+        page.locator('[data-testid="builder-palette"][data-loaded]').wait_for()
     except Exception:
         raise AssertionError(
             f"no builder: {page.console_log.errors} status={page.text_content('#status')!r} "

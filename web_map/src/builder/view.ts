@@ -150,7 +150,10 @@ export class BuilderView {
       this.paletteItem(item, c.kind, c.kind === "Map" ? "EachItem" : c.kind, () => controlBody(c.kind));
       controls.push(item);
     }
-    this.palette.replaceChildren(h("h2", {}, "Algorithms"), algorithms, ...controls);
+    // Controls above the algorithms: a fixed, short list that stays put when (many) algorithms
+    // arrive, so nothing moves under the user's pointer while the list loads.
+    this.palette.removeAttribute("data-loaded");
+    this.palette.replaceChildren(...controls, h("h2", {}, "Algorithms"), algorithms);
     const items: HTMLElement[] = [];
     try {
       this.algorithms = await this.api.algorithms();
@@ -175,6 +178,7 @@ export class BuilderView {
       );
     }
     algorithms.replaceChildren(...items);
+    this.palette.setAttribute("data-loaded", "true");
   }
 
   /** Drag the item onto the canvas; or focus it and press Enter to add it (into the selected
