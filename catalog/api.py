@@ -62,7 +62,7 @@ from catalog.errors import InvalidInput
 from catalog.limits import pool_wait_s
 from catalog.outage import pooled_connection, with_statement_timeout
 from catalog.query import and_filters, check_cql2, query_to_cql2
-from catalog.queryables import ScopedFiltersClient, filter_terms, known_terms
+from catalog.queryables import ScopedFiltersClient, filter_terms, known_terms, recent_terms
 from catalog.settings import CatalogSettings
 from catalog.transactions import (
     CatalogBulkTransactionExtension,
@@ -104,6 +104,11 @@ class StacApiSettings(BaseSettings):
         default=0, ge=0, le=64,
         description="max_parallel_workers_per_gather of the read pool: a parallel worker's "
         "start-up costs more than a page of search results takes to read.",
+    )
+    queryables_ttl_s: float = Field(
+        default=5.0, ge=0, le=3600,
+        description="How long a search trusts the queryables it last read before checking the "
+        "table again (a term not among them is always looked up before a 400).",
     )
     db_min_conn: int = 1
     db_max_conn: int = 10
@@ -377,8 +382,11 @@ class CatalogClient(CoreCrudClient):
         sort_terms = _sort_terms(search_request)
         terms = filter_terms(expr) if isinstance(expr, dict) else set()
         if sort_terms or terms:
-            async with request.app.state.get_connection(request, "r") as conn:
-                known = await known_terms(conn, getattr(search_request, "collections", None))
+            searched = getattr(search_request, "collections", None)
+            known = recent_terms(searched, getattr(request.app.state, "queryables_ttl_s", 0.0))
+            if known is None or not (terms | set(sort_terms)) <= known:
+                async with request.app.state.get_connection(request, "r") as conn:
+                    known = await known_terms(conn, searched)
             for term in sorted(terms):
                 if term not in known:
                     raise InvalidQueryParameter(f"filter: unknown queryable {term!r}")
@@ -606,6 +614,7 @@ def create_stac_app(
     stac.app.state.max_limit = api.max_limit
     stac.app.state.context = api.context
     stac.app.state.search_conf = search_conf(api)
+    stac.app.state.queryables_ttl_s = api.queryables_ttl_s
     stac.app.state.asset_links = asset_links or _default_asset_links(catalog)
     add_error_handlers(stac.app)
     return stac.app

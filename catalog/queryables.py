@@ -9,6 +9,7 @@ items carry: the loader's first pass collects them (no table scan), transactions
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import psycopg
@@ -109,21 +110,44 @@ async def register_item_terms(conn: Any, item: dict[str, Any]) -> None:
 # The cache is keyed by the table's (row count, max id), a cheap query that changes whenever a
 # queryable is added or removed by any process (a loader, another server).
 _terms_cache: dict[tuple[str, ...] | None, tuple[tuple[int, int], set[str]]] = {}
+# When each key's version was last confirmed (monotonic seconds), see recent_terms.
+_checked_at: dict[tuple[str, ...] | None, float] = {}
+
+
+def _key(collections: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(sorted(collections)) if collections else None
+
+
+def recent_terms(collections: list[str] | None, max_age_s: float) -> set[str] | None:
+    """The cached terms when their version was confirmed within ``max_age_s``, else None.
+
+    Only for accepting terms: a term missing here must be looked up with :func:`known_terms`
+    before it is refused (it may have been registered since). A term removed from the table is
+    still accepted for at most ``max_age_s``; pgstac then evaluates it like any property.
+    """
+    key = _key(collections)
+    hit, at = _terms_cache.get(key), _checked_at.get(key)
+    if hit is None or at is None or time.monotonic() - at > max_age_s:
+        return None
+    return hit[1]
 
 
 async def known_terms(conn: Any, collections: list[str] | None) -> set[str]:
     """Property names a search on these collections may use (cached, see above)."""
-    key = tuple(sorted(collections)) if collections else None
+    key = _key(collections)
     row = await conn.fetchrow("SELECT count(*), coalesce(max(id), 0) FROM pgstac.queryables")
     version = (int(row[0]), int(row[1]))
     hit = _terms_cache.get(key)
     if hit and hit[0] == version:
+        _checked_at[key] = time.monotonic()
         return hit[1]
     q = await conn.fetchval("SELECT pgstac.get_queryables($1::text[])", collections or None)
     terms = set(CORE_TERMS) | set(((q or {}).get("properties") or {}).keys())
     if len(_terms_cache) > 1024:
         _terms_cache.clear()
+        _checked_at.clear()
     _terms_cache[key] = (version, terms)
+    _checked_at[key] = time.monotonic()
     return terms
 
 
