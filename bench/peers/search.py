@@ -19,9 +19,11 @@ Both sides must return the same item ids for every request (checked). Ratios are
 p50 and p95 per kind and overall, target <= 1.0. The last line is one JSON object.
 
 Our search answers ``numberMatched`` by default (``STACWORKS_STAC_CONTEXT=auto``: pgstac
-counts when its estimate says counting is cheap); stock stac-fastapi-pgstac does not (pgstac's
-``context`` setting, off). Counting is work the stock peer skips, most visible on the kinds
-without a bbox (``cql2_filter``), so a third side runs in the same alternation: ours with
+counts when it expects fewer than ``STACWORKS_STAC_CONTEXT_ESTIMATED_COUNT`` matches, else
+gives its estimate); stock stac-fastapi-pgstac does not (pgstac's ``context`` setting, off).
+Counting is work the stock peer skips (with pgstac's own thresholds, ``cql2_filter`` counted
+~4,000 matches reading 20,000 documents: 3.3x stock), so a third side runs in the same
+alternation: ours with
 ``STACWORKS_STAC_CONTEXT=off``, the like-for-like figure (``like_for_like``), answering what
 stock answers. ``--no-like-for-like`` leaves it out.
 
