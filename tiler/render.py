@@ -296,7 +296,34 @@ def render_params(renders: Mapping[str, Any] | None) -> dict[str, dict[str, Any]
         for key in ("title", "minmax_zoom", "tilematrixsets", "spatial_extent"):
             values.pop(key, None)
         _adapt_render_for_v2(values)
+        _algorithm_buffer(values)
     return params
+
+
+def _algorithm_buffer(values: dict[str, Any]) -> None:
+    """Read the margin a neighbourhood algorithm (hillshade, slope...) crops away: titiler
+    leaves ``buffer`` to the client, and without it a preset's tile comes out smaller than the
+    tile (250 px for hillshade's 3 px on each side)."""
+    name = values.get("algorithm")
+    if not isinstance(name, str) or "buffer" in values:
+        return
+    from titiler.core.algorithm import algorithms
+
+    try:
+        algorithm = algorithms.get(name)
+    except KeyError:
+        return  # titiler reports an unknown algorithm itself
+    params = values.get("algorithm_params")
+    try:
+        given = json.loads(params) if isinstance(params, str) else {}
+    except ValueError:
+        given = {}
+    field = algorithm.model_fields.get("buffer")
+    buffer = given.get("buffer") if isinstance(given, dict) else None
+    if buffer is None and field is not None:
+        buffer = field.default
+    if isinstance(buffer, int) and buffer > 0:
+        values["buffer"] = buffer
 
 
 def default_render_name(params: Mapping[str, Any]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -93,11 +93,15 @@ def ogc(
         yield Ogc(base=base, key=viewer["token"])
 
 
-def real_pixels(content: bytes, media: str = "image/png") -> np.ndarray:
-    """A decoded image that is not blank: opaque pixels, and more than one colour."""
+def real_pixels(content: bytes, media: str = "image/png", sparse: bool = False) -> np.ndarray:
+    """A decoded image that is not blank: opaque pixels, and more than one colour. ``sparse``:
+    a small or thin point cloud, of which a low-zoom tile holds a few drawn pixels at most."""
     assert content[:4] == b"\x89PNG" if media == "image/png" else content[:2] == b"\xff\xd8"
     arr = png(content)
     opaque = arr[:, :, -1] > 0 if arr.shape[2] in (2, 4) else np.ones(arr.shape[:2], bool)
+    if sparse:
+        assert opaque.any(), "nothing drawn"
+        return arr
     assert opaque.mean() > 0.25, "mostly transparent"
     assert np.unique(arr[:, :, 0][opaque]).size > 1, "one flat colour"
     return arr
@@ -119,8 +123,10 @@ def _tile_at_centre(
     return str(z), tile.y, tile.x
 
 
-def _every_tile(wmts: WebMapTileService) -> list[str]:
-    """OWSLib's gettile for every layer, set and style; returns the layers seen."""
+def _every_tile(wmts: WebMapTileService, own: Collection[str] | None = OWN,
+                sparse: Collection[str] = ()) -> list[str]:
+    """OWSLib's gettile for every layer, set and style; returns the layers seen. Layers in
+    ``own`` (every layer when None) must draw real pixels; others only answer cleanly."""
     assert set(wmts.tilematrixsets) == {"WebMercatorQuad", "WorldCRS84Quad"}
     for layer_id, layer in wmts.contents.items():
         assert len(layer.resourceURLs) == 1, layer.resourceURLs
@@ -130,7 +136,7 @@ def _every_tile(wmts: WebMapTileService) -> list[str]:
             z, row, col = _tile_at_centre(wmts, layer_id, tms_id)
             styles = list(layer.styles) if tms_id == "WebMercatorQuad" else [None]
             for style in styles:
-                if layer_id not in OWN:
+                if own is not None and layer_id not in own:
                     _foreign_answers(partial(
                         wmts.gettile, layer=layer_id, tilematrixset=tms_id, tilematrix=z,
                         row=row, column=col, style=style), layer_id)
@@ -138,8 +144,8 @@ def _every_tile(wmts: WebMapTileService) -> list[str]:
                 tile = wmts.gettile(layer=layer_id, tilematrixset=tms_id, tilematrix=z,
                                     row=row, column=col, style=style)
                 assert tile.info()["Content-Type"] == "image/png", (layer_id, tms_id, style)
-                arr = real_pixels(tile.read())
-                assert arr.shape[:2] == (256, 256)
+                arr = real_pixels(tile.read(), sparse=layer_id in sparse)
+                assert arr.shape[:2] == (256, 256), (layer_id, tms_id, style)
     return list(wmts.contents)
 
 

@@ -316,7 +316,9 @@ def test_a_point_budget_refuses_big_reads(cloud: Cloud) -> None:
 def _pixels(r: httpx.Response) -> int:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/png"
-    return int((png(r.content)[:, :, -1] > 0).sum())
+    arr = png(r.content)
+    assert arr.shape[:2] == (256, 256), (str(r.url), arr.shape)  # hillshade's buffer included
+    return int((arr[:, :, -1] > 0).sum())
 
 
 @pytest.mark.parametrize("z", [15, 17, 19])
