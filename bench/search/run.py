@@ -7,7 +7,10 @@ and the last line is one JSON object with the figures.
 The API answers ``numberMatched`` by default (``STACWORKS_STAC_CONTEXT=auto``: pgstac counts
 the matches when its estimate says counting is cheap), which the bare ``search()`` call does
 not do. So a second server with ``STACWORKS_STAC_CONTEXT=off`` is timed in the same
-alternation: ``ratio_no_count`` is the API's own overhead over the SQL it runs.
+alternation: ``ratio_no_count`` is the API's own overhead over the SQL it runs. The API's read pool
+starts no parallel workers (``STACWORKS_STAC_DB_PARALLEL_WORKERS=0``), which alone makes most
+of these searches faster than ``search()`` on a default connection, so the same SQL is also
+timed on a connection with ``max_parallel_workers_per_gather = 0`` (``ratio_vs_no_parallel``).
 
     .venv/bin/python bench/search/run.py [--items 100000] [--queries 40]
 """
@@ -157,19 +160,28 @@ def main() -> None:
         stacworks("visibility", "bench-ours", "public", env=env)
         qs = queries(args.queries, "bench-ours")
         off_env = {**env, "STACWORKS_STAC_CONTEXT": "off"}
-        with psycopg.connect(dsn) as conn, serve(env) as base, serve(off_env) as off, \
-                httpx.Client(timeout=60) as http:
+        with psycopg.connect(dsn) as conn, psycopg.connect(dsn, autocommit=True) as serial, \
+                serve(env) as base, serve(off_env) as off, httpx.Client(timeout=60) as http:
             conn.execute("SET search_path TO pgstac, public")
+            # The API's read pool starts no parallel workers (STACWORKS_STAC_DB_PARALLEL_WORKERS):
+            # the same SQL on a connection set alike, so the API's own overhead is seen apart.
+            serial.execute("SET search_path TO pgstac, public")
+            serial.execute("SET max_parallel_workers_per_gather = 0")
             for q in qs[:5]:  # warm every path
                 conn.execute("SELECT search(%s::jsonb)", (json.dumps(q),)).fetchone()
                 http.post(f"{base}/stac/search", json=q).raise_for_status()
                 http.post(f"{off}/stac/search", json=q).raise_for_status()
-            sql_t, api_t, off_t, hits = [], [], [], 0
+            sql_t, api_t, off_t, serial_t, hits = [], [], [], [], 0
             for q in qs:
                 t = time.perf_counter()
                 row = conn.execute("SELECT search(%s::jsonb)", (json.dumps(q),)).fetchone()
                 sql_t.append(time.perf_counter() - t)
                 want = [f["id"] for f in (row[0] if row else {}).get("features", [])]
+                t = time.perf_counter()
+                # conf: the same search under another hash (conn's uncommitted row would block)
+                serial.execute("SELECT search(%s::jsonb)",
+                               (json.dumps({**q, "conf": {"context": "off"}}),)).fetchone()
+                serial_t.append(time.perf_counter() - t)
                 for url, times in ((base, api_t), (off, off_t)):
                     t = time.perf_counter()
                     r = http.post(f"{url}/stac/search", json=q)
@@ -188,6 +200,11 @@ def main() -> None:
             "ours_no_count_s": round(statistics.median(off_t), 5),
             "ratio_no_count": round(statistics.median(off_t) / statistics.median(sql_t), 3),
             "ours_no_count_p95_s": round(pct(off_t, 95), 5),
+            "baseline_no_parallel_s": round(statistics.median(serial_t), 5),
+            "ratio_vs_no_parallel": round(
+                statistics.median(api_t) / statistics.median(serial_t), 3),
+            "ratio_no_count_vs_no_parallel": round(
+                statistics.median(off_t) / statistics.median(serial_t), 3),
             "items": args.items,
             "queries": len(qs),
             "mean_hits": round(hits / len(qs), 1),
