@@ -23,16 +23,14 @@ from typing import Any
 
 from ingest.errors import IngestError
 from ingest.fargate import OUTPUTS_KEY
-from ingest.pipeline import Services, already_ingested, check_item, collection_doc
+from ingest.pipeline import Services, check_item, collection_doc
 from ingest.register import register_item
 from ingest.runs import (
-    add_product,
-    create_run,
-    finish_search,
     mark_run_finished,
     update_product,
 )
-from ingest.sources import Product, SearchQuery, get_source
+from ingest.service import record_search
+from ingest.sources import Product, SearchQuery
 from objectstore import ObjectNotFound, asset_key
 from processing.algorithms import AlgorithmSpec
 from processing.aws.history import EcsTask
@@ -160,30 +158,11 @@ class AwsIngest:
         """Search, record the run and its products (already ingested ones as skipped), and
         start one execution for the rest. Callers check that the caller is an admin."""
         svc = self.svc
-        source = get_source(source_name, svc.settings)
-        run_id = create_run(svc.dsn, source.name, query.as_dict())
-        started = time.monotonic()
-        try:
-            products = list(source.search(query))
-        except IngestError as exc:
-            finish_search(svc.dsn, run_id, time.monotonic() - started, error=str(exc))
-            raise
-        finish_search(svc.dsn, run_id, time.monotonic() - started)
-        todo: list[tuple[int, Product]] = []
-        seen: set[tuple[str, str]] = set()
-        skipped = 0
-        for product in products:
-            if (product.collection, product.item_id) in seen:
-                continue
-            seen.add((product.collection, product.item_id))
-            if already_ingested(svc, product):
-                add_product(svc.dsn, run_id, product, "skipped")
-                skipped += 1
-                continue
-            todo.append((add_product(svc.dsn, run_id, product, "queued"), product))
+        found = record_search(svc, source_name, query)
+        run_id, todo, skipped = found.run_id, found.queued, found.skipped
         if not todo:
             mark_run_finished(svc.dsn, run_id)
-            return AwsRunStart(run_id, len(seen), 0, skipped, None)
+            return AwsRunStart(run_id, found.found, 0, skipped, None)
         limit = self.manager.settings.max_items
         if len(todo) > limit:
             self._fail_products(run_id, [pid for pid, _ in todo],
@@ -208,7 +187,7 @@ class AwsIngest:
             "input": {"items": urls, "parameters": {}, "products": [pid for pid, _ in todo]},
             "principal": principal,
         })
-        return AwsRunStart(run_id, len(seen), len(todo), skipped, job_id)
+        return AwsRunStart(run_id, found.found, len(todo), skipped, job_id)
 
     def wait(self, job_id: str, poll_seconds: float = 1.0) -> str:
         """Block until the job ends (the CLI follows its own job); return its status."""
