@@ -32,12 +32,9 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -50,6 +47,10 @@ from rio_cogeo.profiles import cog_profiles
 from ingest.convert import to_cog
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.helpers import one_core_busy  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "raster"
 SOURCE = DATA / "landsat7-rgb" / "RGB.byte.tif"
 JP2 = next((DATA / "sentinel2-l1c-jp2").glob("*/*_B01.jp2"), None)
@@ -101,18 +102,6 @@ def gdal_cog(src: Path, dst: Path) -> None:
 def bare(src: Path, dst: Path) -> None:
     """The baseline: rio-cogeo with its DEFLATE profile and defaults, nothing else."""
     cog_translate(str(src), str(dst), cog_profiles.get("deflate"), quiet=True)
-
-
-@contextmanager
-def one_core_busy() -> Iterator[None]:
-    """A background process spinning one core for the duration of the block."""
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)  # let it get scheduled before timing starts
-        yield
-    finally:
-        spinner.kill()
-        spinner.wait()
 
 
 def contended(src: Path, tmp: Path, repeat: int) -> dict[str, object]:

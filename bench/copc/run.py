@@ -41,8 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -53,6 +51,10 @@ from ingest.convert import to_copc
 from ingest.validate import validate_copc
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.helpers import one_core_busy  # noqa: E402
+
 SOURCE = ROOT.parent / "shared" / "data" / "lidar" / "las" / "autzen_trim.las"
 CACHE = ROOT / "bench" / ".cache"
 SEED = 20240611
@@ -129,18 +131,6 @@ def run_side(side: str, src: Path, dst: Path, repeat: int) -> dict:  # type: ign
     cmd += ["--repeat", str(repeat)]
     proc = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-@contextmanager
-def one_core_busy() -> Iterator[None]:
-    """A background process spinning one core for the duration of the block."""
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)  # let it get scheduled before timing starts
-        yield
-    finally:
-        spinner.kill()
-        spinner.wait()
 
 
 def rounds(src: Path, laz: Path, copc: Path, n: int, repeat: int, label: str

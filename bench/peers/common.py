@@ -10,7 +10,6 @@ values), so the raster reads are configured alike and only the services differ.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -22,55 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import (  # noqa: E402
-    BIN,
-    free_port,
-    remove_tree,
-    serve_process,
-    stacworks,
-    stop,
-    wait_http,
-    world_traversable_tmpdir,
-)
+from bench.helpers import Catalog, private_catalog  # noqa: E402
+from tests.harness import BIN, free_port, serve_process, stacworks, stop, wait_http  # noqa: E402
 
 __all__ = ["Catalog", "machine", "pct", "private_catalog", "serve_ours", "serve_stock",
            "summary"]
-
-
-class Catalog:
-    """A data folder with its own PostgreSQL cluster, and the environment pointing at it."""
-
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
-        self.home = home
-        self.env = env
-
-    @property
-    def settings(self):  # noqa: ANN201  # CatalogSettings, imported late
-        from catalog.settings import CatalogSettings
-
-        return CatalogSettings(home=self.env["STACWORKS_HOME"],
-                               db_port=int(self.env["STACWORKS_DB_PORT"]))
-
-    def load(self, docs: list[dict], name: str = "load.json") -> None:
-        path = self.home / name
-        path.write_text(json.dumps(docs))
-        stacworks("load", str(path), env=self.env, timeout=3600)
-
-
-@contextlib.contextmanager
-def private_catalog(prefix: str) -> Iterator[Catalog]:
-    home = world_traversable_tmpdir(prefix)
-    env = {**os.environ, "STACWORKS_HOME": str(home / "home"),
-           "STACWORKS_DB_PORT": str(free_port())}
-    env.pop("STACWORKS_DATABASE_URL", None)
-    env.pop("STACWORKS_STORE", None)
-    try:
-        stacworks("db", "start", env=env)
-        stacworks("db", "migrate", env=env)
-        yield Catalog(home, env)
-    finally:
-        stacworks("db", "stop", env=env, check=False)
-        remove_tree(home)
 
 
 @contextlib.contextmanager
@@ -132,4 +87,4 @@ def machine() -> dict[str, object]:
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
-__all__ += ["BIN", "ROOT"]
+__all__ += ["BIN", "ROOT", "stacworks"]

@@ -44,7 +44,8 @@ import morecantile
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness import free_port, remove_tree, serve, stacworks, world_traversable_tmpdir  # noqa: E402
+from bench.helpers import private_catalog  # noqa: E402
+from tests.harness import serve, stacworks  # noqa: E402
 
 SRC = ROOT.parent / "shared/data/raster/sentinel2-l2a-cog/S2A_29RKH_20200219_0_L2A/B04.tif"
 BBOX = (-11.979, 24.296, -10.874, 25.305)
@@ -114,14 +115,8 @@ def main() -> None:
     import rio_tiler
     import titiler.core
 
-    home = world_traversable_tmpdir("stacworks-bench-tiles-")
-    env = {**os.environ, "STACWORKS_HOME": str(home / "home"),
-           "STACWORKS_DB_PORT": str(free_port())}
-    env.pop("STACWORKS_DATABASE_URL", None)
-    env.pop("STACWORKS_STORE", None)
-    try:
-        stacworks("db", "start", env=env)
-        stacworks("db", "migrate", env=env)
+    with private_catalog("stacworks-bench-tiles-") as cat:
+        home, env = cat.home, cat.env
         colls, items = catalog(home / "home" / "objects")
         (home / "bench.json").write_text(json.dumps(colls + items))
         stacworks("load", str(home / "bench.json"), env=env)
@@ -186,9 +181,6 @@ def main() -> None:
                          "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__},
         }
         print(json.dumps(result))
-    finally:
-        stacworks("db", "stop", env=env, check=False)
-        remove_tree(home)
 
 
 if __name__ == "__main__":
