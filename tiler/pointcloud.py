@@ -427,7 +427,8 @@ def read_points(
         read_bytes += sum(n.byte_size for n in group)
     with _NODE_LOCK:
         for key, pts in decoded.items():
-            _NODES[(cloud.stamp, key, crs_key)] = pts
+            if pts.nbytes <= _NODES.maxsize:  # a bigger node would make cachetools raise
+                _NODES[(cloud.stamp, key, crs_key)] = pts
     parts = [found[i] if i in found else decoded[str(n.key)] for i, n in enumerate(nodes)]
     points = _Points.concat(parts)
     return points, {"points": int(points.z.size), "nodes": len(nodes),

@@ -419,3 +419,16 @@ def test_the_lidar_dtm_algorithm_agrees_with_the_dtm_tile(cloud: Cloud) -> None:
     diff = np.abs(ref[both] - tile[both])
     assert np.median(diff) < 0.5 and np.percentile(diff, 90) < 2.0, (
         np.median(diff), np.percentile(diff, 90))
+
+
+def test_a_node_larger_than_the_cache_is_drawn_not_cached(cloud: Cloud) -> None:
+    """STACWORKS_TILES_POINTCLOUD_CACHE_MB below one node's size: drawn, just not kept."""
+    pointcloud.configure(max_points=20_000_000, node_cache_bytes=1024, fill_pixels=16)
+    try:
+        reader = CopcTileReader(cloud.path.name, store=LocalStore(cloud.path.parent,
+                                                                  fsync=False))
+        t = _tile(cloud, 17)
+        assert reader.tile(t.x, t.y, t.z, indexes=[2]).array.count() > 100
+        assert pointcloud._NODES.currsize <= 1024
+    finally:
+        pointcloud.configure(max_points=20_000_000, node_cache_bytes=64 << 20, fill_pixels=16)
