@@ -26,12 +26,13 @@ from ingest.fargate import OUTPUTS_KEY
 from ingest.pipeline import Services, check_item, collection_doc
 from ingest.register import register_item
 from ingest.runs import (
+    load_product,
     mark_run_finished,
     update_product,
 )
 from ingest.service import record_search
 from ingest.sources import Product, SearchQuery
-from objectstore import ObjectNotFound, asset_key
+from objectstore import InvalidKey, ObjectNotFound, asset_key
 from processing.algorithms import AlgorithmSpec
 from processing.aws.history import EcsTask
 from processing.aws.manager import AwsExecutionManager
@@ -215,29 +216,56 @@ class AwsIngest:
                                                                               int(name))))
         return found
 
+    def _read_json(self, key: str, what: str) -> Any:
+        """A JSON file the task wrote, bounded (``INGEST_MAX_JSON_BYTES``); ObjectNotFound
+        passes through."""
+        store, limit = self.manager.object_store, self.manager.aws.ingest_max_json_bytes
+        size = store.stat(key).size
+        if size > limit:
+            raise ProcessingError(f"{what} is {size} bytes, more than {limit} "
+                                  "(STACWORKS_PROCESSING_AWS_INGEST_MAX_JSON_BYTES)")
+        try:
+            return json.loads(store.get(key))
+        except ValueError as exc:
+            raise ProcessingError(f"{what} is not JSON ({exc})") from None
+
     def publish(self, row: Mapping[str, Any], task: EcsTask, key_prefix: str,
                 provenance: Mapping[str, Any]) -> dict[str, Any]:
-        """Register the items a task built, each only as its own product's item."""
+        """Register the items a task built, each only as its own product's item. What the
+        product is comes from the run's records in the database, never from S3 (a task may
+        write anywhere under the work prefix, its snapshot included)."""
         store = self.manager.object_store
         products = self._task_products(row, task)
         try:
-            listed = json.loads(store.get(key_prefix + "outputs.json"))
-            entries = list(listed[OUTPUTS_KEY])
+            listed = self._read_json(key_prefix + "outputs.json", "outputs.json")
         except ObjectNotFound:  # it exited non-zero: Step Functions says so on AWS (not moto)
             raise ProcessingError(f"the ingest task wrote no outputs.json: it failed (its "
                                   f"log is the job's: /jobs/{row['id']}/logs)") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProcessingError(f"outputs.json of an ingest task is unreadable ({exc})"
-                                  ) from None
+        entries = listed.get(OUTPUTS_KEY) if isinstance(listed, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ProcessingError(f"outputs.json of an ingest task is unreadable: "
+                                  f"{OUTPUTS_KEY} is not a list of objects")
+        if len(entries) > len(products):
+            raise ProcessingError(f"outputs.json lists {len(entries)} items; the task was "
+                                  f"given {len(products)} product(s)")
+        run_id = int(row["context"]["ingest_run"])
         by_item: dict[tuple[str, str], tuple[int, Product]] = {}
-        for _, pid, key in products:
-            snapshot = json.loads(store.get(key))
-            product = Product.from_json(snapshot["product"])
+        for _, pid, _ in products:
+            product, recorded = load_product(self.svc.dsn, pid)
+            if int(recorded["run_id"]) != run_id:
+                raise ProcessingError(f"product {pid} is not of ingest run {run_id}")
             by_item[(product.collection, product.item_id)] = (pid, product)
         published = []
         for entry in entries:
             path = _relative(entry.get("item"), "item")
-            item = json.loads(store.get(key_prefix + path))
+            try:
+                item = self._read_json(key_prefix + path, path)
+            except ObjectNotFound:
+                raise ProcessingError(f"outputs.json: {path} does not exist") from None
+            assets = item.get("assets") if isinstance(item, dict) else None
+            if not isinstance(assets, dict) or not all(isinstance(a, dict)
+                                                       for a in assets.values()):
+                raise ProcessingError(f"{path} is not a STAC item with assets")
             mine = by_item.get((str(item.get("collection")), str(item.get("id"))))
             if mine is None:
                 raise ProcessingError(f"outputs.json: {path} is not the item of a product "
@@ -245,14 +273,22 @@ class AwsIngest:
             pid, product = mine
             folder = str(PurePosixPath(path).parent)
             copies: list[tuple[str, str]] = []
-            for name, asset in item.get("assets", {}).items():
+            sources = {str(a.get("href")) for a in (product.item.get("assets") or {}).values()
+                       if isinstance(a, dict)}
+            for name, asset in assets.items():
                 href = str(asset.get("href", ""))
                 if "://" in href or href.startswith("/"):
+                    if href not in sources:  # never another object the platform can read
+                        raise ProcessingError(f"{path}: assets.{name}.href {href!r} is neither "
+                                              "in the output folder nor a source asset")
                     continue  # not converted here: kept as the source describes it
                 src = key_prefix + (f"{folder}/" if folder != "." else "") + _relative(
                     href, f"assets.{name}.href")
                 ext = href.rsplit(".", 1)[-1] if "." in href else "bin"
-                dst = asset_key(product.collection, product.item_id, name, ext)
+                try:
+                    dst = asset_key(product.collection, product.item_id, name, ext)
+                except InvalidKey as exc:
+                    raise ProcessingError(f"{path}: assets.{name}: {exc}") from None
                 copies.append((src, dst))
                 asset["href"] = store.href(dst)
             item.setdefault("properties", {}).update(provenance_for_item(provenance))

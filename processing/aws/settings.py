@@ -127,6 +127,11 @@ class AwsProcessingSettings(BaseSettings):
         description="Execution role of ingest tasks (pulls the platform image, writes logs); "
                     "EXECUTION_ROLE_ARN when unset.",
     )
+    ingest_max_json_bytes: int = Field(
+        default=1_048_576, ge=1024,
+        description="Largest outputs.json or item.json an ingest task may write: the platform "
+                    "reads them, and trusts nothing else in them beyond its own records.",
+    )
     ingest_max_concurrency: int = Field(
         default=40, ge=1, le=40,
         description="Products ingested at once by one run (an inline Map runs at most 40).",

@@ -144,3 +144,111 @@ def test_ingest_api_runs_on_fargate(env: dict[str, str], loopback: Loopback, dsn
         (item,) = conn.execute("SELECT pgstac.get_item('RGB.byte', %s)",
                                (COLLECTION_API,)).fetchone() or (None,)
     assert item["assets"]["data"]["href"].endswith(f"/cat/{COLLECTION_API}/RGB.byte/data.tif")
+
+
+def test_published_items_are_checked_against_the_run(
+        env: dict[str, str], moto_aws: MotoAws, dsn: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an ingest task wrote to S3 (moto over HTTP) is registered only as its own product
+    of the run in the database: not as the product its (rewritable) S3 snapshot names, not in
+    another collection, no asset outside its output folder, no oversized or malformed JSON.
+    The last case is one that is registered, so the refusals are each check's own."""
+    import uuid
+
+    from catalog.settings import CatalogSettings
+    from ingest.aws import AwsIngest
+    from ingest.pipeline import Services
+    from ingest.runs import add_product, create_run
+    from ingest.settings import IngestSettings
+    from ingest.sources import Product
+    from objectstore import store_from_settings
+    from objectstore.settings import StoreSettings
+    from processing.aws.history import EcsTask
+    from processing.aws.manager import AwsExecutionManager
+    from processing.db import Database
+    from processing.errors import ProcessingError
+    from processing.settings import ProcessingSettings
+
+    for key, value in KEYS.items():
+        monkeypatch.setenv(key, value)
+    stores = StoreSettings(home=Path(env["STACWORKS_HOME"]), store=env["STACWORKS_STORE"],
+                           s3_endpoint=moto_aws.endpoint, s3_access_key_id="testing",
+                           s3_secret_access_key="testing", s3_region="us-east-1")
+    store = store_from_settings(stores)
+    aws = AwsProcessingSettings.model_validate(
+        {k.removeprefix("STACWORKS_PROCESSING_AWS_").lower(): v
+         for k, v in moto_aws.settings_env().items()} | {"ingest_max_json_bytes": 4096})
+    manager = AwsExecutionManager(
+        db=Database(dsn), settings=ProcessingSettings(), dsn=dsn, home=stores.home,
+        object_store=store, store_settings=stores, aws_settings=aws)
+    catalog = CatalogSettings(home=env["STACWORKS_HOME"], db_port=int(env["STACWORKS_DB_PORT"]))
+    ingest = AwsIngest(manager, Services(catalog, IngestSettings(validate_items="off"), store))
+    collection, victim = f"{COLLECTION}-checked", f"{COLLECTION}-victim"
+    source_href = "https://example.test/scene.tif"
+    product = Product(source="urls", collection=collection, item_id="scene", kind="raster",
+                      item={"assets": {"data": {"href": source_href}}})
+    run_id = create_run(dsn, "urls", {})
+    pid = add_product(dsn, run_id, product, "queued")
+    secret = f"{victim}/private/data.tif"  # an object of the catalog the task must not name
+    store.put_bytes(secret, b"private")
+
+    def item(**changes: object) -> dict[str, object]:
+        return {"type": "Feature", "stac_version": "1.0.0", "id": "scene",
+                "collection": collection, "bbox": [0, 0, 1, 1], "geometry": {
+                    "type": "Point", "coordinates": [0.5, 0.5]}, "properties": {
+                    "datetime": "2026-01-01T00:00:00Z"}, "links": [],
+                "assets": {"data": {"href": "assets/data.tif"}}, **changes}
+
+    def publish(outputs: object, items: dict[str, object], snapshot: object = None,
+                ) -> dict[str, object]:
+        job = uuid.uuid4().hex
+        row = {"id": job, "input": {"products": [pid]}, "context": {"ingest_run": run_id}}
+        store.put_bytes(f"_processing/{job}/inputs/000.json", json.dumps(
+            snapshot or {"product": product.to_json(), "product_id": pid}).encode())
+        prefix = f"_processing/{job}/out/"
+        store.put_bytes(prefix + "scene/assets/data.tif", b"converted")
+        for path, doc in items.items():
+            store.put_bytes(prefix + path, json.dumps(doc).encode())
+        store.put_bytes(prefix + "outputs.json", outputs if isinstance(outputs, bytes)
+                        else json.dumps(outputs).encode())
+        task = EcsTask(scheduled_id=1, state_name="ingest-product", map_index=0, parameters={},
+                       environment={"STACWORKS_INPUT_ITEMS": json.dumps(
+                           [f"{manager.output_root}/{job}/inputs/000.json"])},
+                       scheduled_at=None, task_arn="arn:aws:ecs:us-east-1:1:task/x/1")
+        return ingest.publish(row, task, prefix, {})
+
+    listed = {"stac_items": [{"item": "scene/item.json"}]}
+    tampered = {"product": {**product.to_json(), "collection": victim}, "product_id": pid}
+    refused = {
+        "snapshot rewritten": (listed, {"scene/item.json": item(collection=victim)}, tampered),
+        "other collection": (listed, {"scene/item.json": item(collection=victim)}, None),
+        "store object": (listed, {"scene/item.json": item(assets={"data": {
+            "href": store.href(secret)}})}, None),
+        "traversal": ({"stac_items": [{"item": "../out/scene/item.json"}]},
+                      {"scene/item.json": item()}, None),
+        "asset traversal": (listed, {"scene/item.json": item(assets={"data": {
+            "href": "../../../" + secret}})}, None),
+        "asset key": (listed, {"scene/item.json": item(assets={"../x": {
+            "href": "assets/data.tif"}})}, None),
+        "huge outputs": (json.dumps({"stac_items": [{"item": "scene/item.json",
+                                                     "warnings": ["w" * 5000]}]}).encode(),
+                         {"scene/item.json": item()}, None),
+        "entries": ({"stac_items": ["scene/item.json"]}, {"scene/item.json": item()}, None),
+        "too many": ({"stac_items": [{"item": "scene/item.json"}] * 2},
+                     {"scene/item.json": item()}, None),
+    }
+    for case, (outputs, items, snapshot) in refused.items():
+        with pytest.raises(ProcessingError):
+            publish(outputs, items, snapshot)
+            pytest.fail(f"{case}: registered")
+        assert not list(store.list(f"{collection}/")), case
+        assert [o.key for o in store.list(f"{victim}/")] == [secret], case
+    with psycopg.connect(dsn) as conn:
+        found = conn.execute("SELECT count(*) FROM pgstac.items WHERE collection IN (%s, %s)",
+                             (collection, victim)).fetchone()
+    assert found == (0,)
+    # The control: the product's own item, a converted asset and a source asset, registered.
+    good = item(assets={"data": {"href": "assets/data.tif"}, "orig": {"href": source_href}})
+    done = publish(listed, {"scene/item.json": good})
+    assert done["Items"] == [f"{collection}/scene"]
+    assert store.get(f"{collection}/scene/data.tif") == b"converted"
