@@ -335,16 +335,30 @@ def _ground_area(bounds: tuple[float, float, float, float], crs: CRS) -> float:
     return max(abs(float(area)), 1e-12)
 
 
+def _most_bytes(points: int, record: int) -> int:
+    """The most compressed bytes a node of ``points`` records of ``record`` bytes may take:
+    LAZ of incompressible points is a little larger than the records (twice, plus a chunk's
+    overhead, is far above any real file)."""
+    return 2 * points * record + 4096
+
+
 def _decode(cloud: _Cloud, group: list[OctreeNode], dst: CRS) -> list[_Points]:
     """One range read for contiguous nodes, decoded node by node (lazrs' chunk table)."""
     start = group[0].offset
     size = sum(n.byte_size for n in group)
-    try:
-        data = cloud.store.read_range(cloud.key, start, size)
-    except StoreError as exc:
-        raise AssetNotFound(f"cannot read {cloud.key!r}: {exc}") from None
     header = cloud.reader.header
     fmt = header.point_format
+    for node in group:  # a corrupt hierarchy must not make us read (or lazrs index) past it
+        if not 0 < node.byte_size <= _most_bytes(node.point_count, fmt.size):
+            raise AssetNotFound(f"corrupt COPC hierarchy in {cloud.key!r}: node {node.key} "
+                                f"claims {node.byte_size} bytes for {node.point_count} points")
+    try:
+        data = cloud.store.read_range(cloud.key, start, size)
+    except (StoreError, ValueError, OverflowError, OSError) as exc:
+        raise AssetNotFound(f"cannot read {cloud.key!r}: {exc}") from None
+    if len(data) != size:  # lazrs panics (not raises) on chunks shorter than the table says
+        raise AssetNotFound(f"{cloud.key!r} ends before its node at {start} ({len(data)} of "
+                            f"{size} bytes)")
     count = sum(n.point_count for n in group)
     out = np.zeros(count * fmt.size, dtype=np.uint8)
     try:

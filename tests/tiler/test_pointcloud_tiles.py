@@ -34,7 +34,7 @@ from objectstore import LocalStore, ObjectStore, S3Store, asset_key
 from tests.harness import serve
 from tests.samples import bbox_item
 from tiler import pointcloud
-from tiler.errors import STATUS_CODES, ReadTooLarge
+from tiler.errors import STATUS_CODES, AssetNotFound, ReadTooLarge
 from tiler.pointcloud import COPC_TYPE, CopcTileReader
 from tiler.presets import auto_renders
 
@@ -432,3 +432,45 @@ def test_a_node_larger_than_the_cache_is_drawn_not_cached(cloud: Cloud) -> None:
         assert pointcloud._NODES.currsize <= 1024
     finally:
         pointcloud.configure(max_points=20_000_000, node_cache_bytes=64 << 20, fill_pixels=16)
+
+
+def _corrupt_root(cloud: Cloud, tmp: Path, *, offset: int | None = None,
+                  byte_size: int | None = None, point_count: int | None = None) -> str:
+    """A copy of the cloud whose root hierarchy entry says other things (COPC 1.0 entry:
+    key as 4 int32, offset uint64, byte size int32, point count int32)."""
+    import struct
+
+    data = bytearray(cloud.path.read_bytes())
+    info = laspy.CopcReader.open(cloud.path).copc_info
+    for at in range(info.hierarchy_root_offset,
+                    info.hierarchy_root_offset + info.hierarchy_root_size, 32):
+        key, off, size, count = (struct.unpack_from("<4i", data, at),
+                                 *struct.unpack_from("<Qii", data, at + 16))
+        if key == (0, 0, 0, 0):
+            struct.pack_into("<Qii", data, at + 16, off if offset is None else offset,
+                             size if byte_size is None else byte_size,
+                             count if point_count is None else point_count)
+    name = f"corrupt-{offset}-{byte_size}-{point_count}.copc.laz"
+    (tmp / name).write_bytes(bytes(data))
+    return name
+
+
+@pytest.mark.parametrize("change", [
+    {"byte_size": 2**31 - 1},  # "4 GB" node: refused before any read
+    {"byte_size": -5},
+    {"offset": 2**63},
+    {"offset": -1},  # (as uint64) past the end
+    {"offset": "end-100"},  # a node cut by the end of the file (lazrs would panic)
+])
+def test_a_corrupt_node_entry_is_not_found(
+    cloud: Cloud, tmp_path: Path, change: dict[str, Any],
+) -> None:
+    if change.get("offset") == "end-100":
+        change = {"offset": cloud.size - 100}
+    elif change.get("offset") == -1:
+        change = {"offset": 2**64 - 1}
+    name = _corrupt_root(cloud, tmp_path, **change)
+    reader = CopcTileReader(name, store=LocalStore(tmp_path, fsync=False))
+    t = _tile(cloud, 12)
+    with pytest.raises(AssetNotFound):
+        reader.tile(t.x, t.y, t.z, indexes=[2])
