@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -179,6 +180,13 @@ def create_app(
     root.add_api_route("/readyz", readiness(probe(settings.dsn, lambda: _store(settings))),
                        include_in_schema=False)
 
+    # "/stac" (no slash) is what people type and what some clients keep from a pasted URL: the
+    # mounts only match "/stac/...", and the web map behind "/" would answer 404.
+    for name in apps:
+        prefix = SERVICES[name][0]
+        if prefix != "/" and name not in ROOT_ROUTED:
+            root.add_route(prefix, _to_slash, methods=["GET", "HEAD"], include_in_schema=False)
+
     if "web" not in apps:
 
         @root.get("/", include_in_schema=False)
@@ -194,6 +202,14 @@ def create_app(
     root.add_middleware(RequestLimits, limits=LimitSettings())
     root.add_middleware(FailedAuthLimit, settings=access.settings)
     return root
+
+
+async def _to_slash(request: Request) -> RedirectResponse:
+    """A service's root without its trailing slash: a permanent redirect, query kept."""
+    # Relative ("stac/"), so it holds behind a proxy that serves us under a prefix.
+    query = request.url.query
+    last = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    return RedirectResponse(url=f"{last}/" + (f"?{query}" if query else ""), status_code=308)
 
 
 def _store(settings: CatalogSettings) -> Any:

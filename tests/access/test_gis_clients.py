@@ -178,6 +178,15 @@ def test_landing_page_conforms_to_both_versions(secured: Secured, gis: dict[str,
             assert f"https://api.stacspec.org/{version}/item-search#{ext}" in conforms
 
 
+def test_service_roots_without_a_slash_redirect(secured: Secured, gis: dict[str, Any]) -> None:
+    """What a person pastes ("…/stac") reaches the service: pystac-client follows the redirect."""
+    r = httpx.get(f"{secured.base}/stac?x=1", timeout=30)
+    assert r.status_code == 308 and r.headers["location"] == "stac/?x=1", r.headers
+    client = Client.open(f"{secured.base}/stac", headers=secured.headers("editor"))
+    assert {c.id for c in client.get_collections()} >= {PUB, PRIV}
+    assert httpx.get(f"{secured.base}/tiles", timeout=30, follow_redirects=True).status_code != 404
+
+
 def test_tiler_item_lists_give_download_urls(secured: Secured, gis: dict[str, Any]) -> None:
     """The tiler's ``.../assets`` item lists name assets like the STAC API (no server path);
     a share link's token rides along in its hrefs."""
