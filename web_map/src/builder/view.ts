@@ -160,7 +160,7 @@ export class BuilderView {
     } catch (e) {
       items.push(h("p", { class: "muted" }, e instanceof HttpError && e.status === 401 ? "Sign in to see the algorithms." : `Algorithms could not be read: ${(e as Error).message}`));
     }
-    if (!this.algorithms.length) items.push(h("p", { class: "muted" }, "No algorithm is registered (stacworks algorithm register FILE)."));
+    if (!this.algorithms.length && !items.length) items.push(h("p", { class: "muted" }, "No algorithm is registered (stacworks algorithm register FILE)."));
     for (const a of this.algorithms) {
       const cost = h("span", { class: "cost" });
       const item = h(
