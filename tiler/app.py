@@ -273,7 +273,8 @@ def _bound_reads(settings: TilerSettings) -> None:
     GTiffReader.max_pixels = settings.max_pixels
     configure_pointclouds(max_points=settings.max_points,
                           node_cache_bytes=settings.pointcloud_cache_mb * 1024 * 1024,
-                          fill_pixels=settings.dtm_fill_pixels)
+                          fill_pixels=settings.dtm_fill_pixels,
+                          hierarchy_bytes=settings.copc_max_hierarchy_mb * 1024 * 1024)
     os.environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
     resume_work()
 

@@ -98,6 +98,7 @@ class NotForPointClouds(TilesError):
 class _Limits:
     max_points: int = 5_000_000
     fill_pixels: int = 16
+    hierarchy_bytes: int = 64 * 1024 * 1024
 
 
 _LIMITS = _Limits()
@@ -110,11 +111,13 @@ _CLOUDS: cachetools.TTLCache[str, _Cloud] = cachetools.TTLCache(maxsize=64, ttl=
 _TRANSFORMERS = threading.local()
 
 
-def configure(*, max_points: int, node_cache_bytes: int, fill_pixels: int) -> None:
+def configure(*, max_points: int, node_cache_bytes: int, fill_pixels: int,
+              hierarchy_bytes: int = 64 * 1024 * 1024) -> None:
     """Apply the tiler's point-cloud settings (at start-up; the caches start empty)."""
     global _NODES
     _LIMITS.max_points = max_points
     _LIMITS.fill_pixels = fill_pixels
+    _LIMITS.hierarchy_bytes = hierarchy_bytes
     with _NODE_LOCK:
         _NODES = cachetools.LRUCache(maxsize=node_cache_bytes, getsizeof=lambda p: p.nbytes)
     with _CLOUD_LOCK:
@@ -147,10 +150,17 @@ class _Points:
 
 class _RangeSource:
     """A read-only file object over one store object, each ``read`` a ranged read: what
-    laspy's header and hierarchy parsing needs (``read``/``seek``/``tell``)."""
+    laspy's header and hierarchy parsing needs (``read``/``seek``/``tell``).
+
+    Sizes and offsets come from the file, so the reads are bounded: all of them together
+    (header, VLRs, hierarchy pages; the pages are kept while the cloud is open) by
+    ``STACWORKS_TILES_COPC_MAX_HIERARCHY_MB``; and during a hierarchy walk (``pages`` set) a
+    page read twice is a cycle (laspy's walk would re-read it forever)."""
 
     def __init__(self, store: ObjectStore, key: str) -> None:
         self.store, self.key, self.pos = store, key, 0
+        self.left = _LIMITS.hierarchy_bytes
+        self.pages: set[int] | None = None
 
     def seek(self, pos: int, whence: int = 0) -> int:
         if whence != 0:
@@ -164,7 +174,17 @@ class _RangeSource:
     def read(self, n: int = -1) -> bytes:
         if n < 0:
             raise OSError("a read of the whole object is not allowed here")
+        if n > self.left:
+            raise ReadTooLarge(
+                "a point cloud's header and octree hierarchy are larger than "
+                f"STACWORKS_TILES_COPC_MAX_HIERARCHY_MB={_LIMITS.hierarchy_bytes >> 20}")
+        if self.pages is not None:
+            if self.pos in self.pages:
+                raise ValueError(f"hierarchy page at {self.pos} reached twice (a cycle)")
+            self.pages.add(self.pos)
+            checkpoint()
         data = self.store.read_range(self.key, self.pos, n)
+        self.left -= len(data)
         self.pos += len(data)
         return data
 
@@ -201,10 +221,15 @@ class _Cloud:
         (and remembered) on the way, one range read each."""
         query = Bounds(mins=np.array([bounds[0], bounds[1], -np.inf]),
                        maxs=np.array([bounds[2], bounds[3], np.inf]))
+        source = self.reader.source
         with self.lock:  # the walk reads through the one source and extends the page
-            return [n for n in load_octree_for_query(
-                self.reader.source, self.reader.copc_info, self.reader.root_page,
-                query_bounds=query, level_range=levels) if n.point_count > 0]
+            source.pages = set()
+            try:
+                return [n for n in load_octree_for_query(
+                    source, self.reader.copc_info, self.reader.root_page,
+                    query_bounds=query, level_range=levels) if n.point_count > 0]
+            finally:
+                source.pages = None
 
 
 def _evlr_wkt(source: _RangeSource, header: laspy.LasHeader) -> str | None:

@@ -78,6 +78,12 @@ class TilerSettings(BaseSettings):
         default=256, ge=1,
         description="Memory for decoded COPC octree nodes kept between tiles (LRU), in MB.",
     )
+    copc_max_hierarchy_mb: int = Field(
+        default=64, ge=1,
+        description="Most bytes (MB) of header, VLRs and octree hierarchy pages read from one "
+        "COPC while it is open (sizes come from the file; a corrupt one could name gigabytes); "
+        "more is a 422.",
+    )
     dtm_fill_pixels: int = Field(
         default=16, ge=0, le=64,
         description="How many pixels a point-cloud DTM tile fills gaps between ground points "

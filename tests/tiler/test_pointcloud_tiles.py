@@ -474,3 +474,36 @@ def test_a_corrupt_node_entry_is_not_found(
     t = _tile(cloud, 12)
     with pytest.raises(AssetNotFound):
         reader.tile(t.x, t.y, t.z, indexes=[2])
+
+
+def test_a_hierarchy_page_cycle_or_a_huge_page_ends(cloud: Cloud, tmp_path: Path) -> None:
+    """A root entry naming a hierarchy page that names itself again (laspy's walk loops
+    forever), or a 2 GB page: the request ends, with a 404 / a 422 naming the setting."""
+    import threading
+
+    info = laspy.CopcReader.open(cloud.path).copc_info
+    store = LocalStore(tmp_path, fsync=False)
+    t = _tile(cloud, 12)
+    outcome: list[BaseException | None] = []
+
+    def draw(name: str) -> None:
+        try:
+            CopcTileReader(name, store=store).tile(t.x, t.y, t.z, indexes=[2])
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - whatever it is, the test shows it
+            outcome.append(exc)
+
+    for change, expected in (
+        ({"offset": info.hierarchy_root_offset, "byte_size": info.hierarchy_root_size},
+         AssetNotFound),
+        ({"offset": 0, "byte_size": 2**31 - 1}, ReadTooLarge),
+    ):
+        outcome.clear()
+        worker = threading.Thread(
+            target=draw, args=(_corrupt_root(cloud, tmp_path, point_count=-1, **change),),
+            daemon=True)
+        worker.start()
+        worker.join(timeout=20)
+        assert outcome, "the hierarchy walk did not end"
+        assert isinstance(outcome[0], expected), outcome
+    assert "STACWORKS_TILES_COPC_MAX_HIERARCHY_MB=64" in str(outcome[0])
