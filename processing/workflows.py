@@ -266,7 +266,13 @@ class WorkflowStore:
             latest, deleted = self._latest_version(conn, spec.id)
             if latest and not deleted:
                 raise Conflict(f"workflow {spec.id!r} exists; update it to add a version")
-            return self._insert(conn, spec, latest + 1, owner)
+            stored = self._insert(conn, spec, latest + 1, owner)
+            self._stored(stored)
+            return stored
+
+    def _stored(self, spec: WorkflowSpec) -> None:
+        """Called before a new version commits; raising stores nothing (the aws back end
+        deploys the version's state machine here)."""
 
     def owner(self, workflow_id: str) -> str | None:
         """The owner of the workflow's live versions (raises when it does not exist)."""
@@ -292,7 +298,9 @@ class WorkflowStore:
                 "SELECT owner FROM stacworks.processing_workflows WHERE id = %s AND version = %s",
                 (workflow_id, latest),
             ).fetchone()
-            return self._insert(conn, spec, latest + 1, row["owner"] if row else None)
+            stored = self._insert(conn, spec, latest + 1, row["owner"] if row else None)
+            self._stored(stored)
+            return stored
 
     def get(self, workflow_id: str, version: int | None = None) -> WorkflowSpec:
         with self.db.connection() as conn:

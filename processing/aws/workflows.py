@@ -46,29 +46,26 @@ class AwsWorkflowStore(WorkflowStore):
             raise DeployFailed(f"workflow {spec.id!r} is not stored: ECS did not answer "
                                f"({type(exc).__name__})") from None
 
-    def _deploy(self, spec: WorkflowSpec) -> None:
+    def _stored(self, spec: WorkflowSpec) -> None:
+        """Deploy the version before it commits: a version Step Functions refuses is not
+        stored (a 502, nothing half-stored; the last stored version stays deployed)."""
         try:
             self.manager.deploy(spec.id, spec.definition)
         except (BotoCoreError, ClientError) as exc:
             log.warning("deploying workflow %s failed: %s", spec.id, exc)
             raise DeployFailed(
-                f"workflow {spec.id!r} version {spec.version} is stored, but Step Functions "
-                f"refused its state machine ({type(exc).__name__}); it is deployed again when "
-                "a job starts") from None
+                f"workflow {spec.id!r} version {spec.version} is not stored: Step Functions "
+                f"refused its state machine ({type(exc).__name__})") from None
 
     def create(self, spec: WorkflowSpec, owner: str | None = None) -> WorkflowSpec:
-        """Check that every task resolves to a task definition (a 4xx, nothing stored), store,
-        then create the state machine."""
+        """Check that every task resolves to a task definition (a 4xx, nothing stored), then
+        store and deploy (a refused deployment stores nothing)."""
         self._check(spec)
-        stored = super().create(spec, owner)
-        self._deploy(stored)
-        return stored
+        return super().create(spec, owner)
 
     def update(self, workflow_id: str, spec: WorkflowSpec) -> WorkflowSpec:
         self._check(spec)
-        stored = super().update(workflow_id, spec)
-        self._deploy(stored)
-        return stored
+        return super().update(workflow_id, spec)
 
     def delete(self, workflow_id: str) -> None:
         """Hide the versions, then delete the state machine (running executions finish:

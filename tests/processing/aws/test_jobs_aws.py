@@ -176,6 +176,35 @@ def test_storing_a_workflow_deploys_it(manager: AwsExecutionManager,
     assert manager.delete_state_machine("aws-unknown") is None
 
 
+def test_a_refused_deployment_stores_nothing(manager: AwsExecutionManager,
+                                             moto_aws: MotoAws) -> None:
+    """Step Functions (moto over HTTP) refusing the state machine (a role ARN it does not
+    take): the create or update is a 502 and no version is stored."""
+    from processing.aws.workflows import DeployFailed
+
+    spec = WorkflowSpec(id="aws-refused", definition=LIVE.definition)
+    try:
+        manager.workflows.create(spec)
+    except Exception:  # noqa: BLE001 - a rerun on the same catalog
+        manager.workflows.update(spec.id, spec)
+    stored = manager.workflows.get(spec.id).version
+    assert manager.delete_state_machine(spec.id)  # gone from the console: made again
+    saved = manager.aws.state_machine_role_arn
+    manager.aws.state_machine_role_arn = "arn:aws:iam::123:role/states"
+    try:
+        with pytest.raises(DeployFailed, match="is not stored") as refused:
+            manager.workflows.update(spec.id, spec)
+        assert refused.value.status_code == 502
+        with pytest.raises(DeployFailed):
+            manager.workflows.create(spec.model_copy(update={"id": "aws-refused-new"}))
+    finally:
+        manager.aws.state_machine_role_arn = saved
+    assert manager.workflows.get(spec.id).version == stored
+    with pytest.raises(WorkflowNotFound):
+        manager.workflows.get("aws-refused-new")
+    manager.workflows.delete(spec.id)
+
+
 def test_map_runs_one_fargate_task_per_item(manager: AwsExecutionManager,
                                             moto_aws: MotoAws) -> None:
     items = [f"{ITEMS}/p{n}" for n in range(3)]
