@@ -270,68 +270,39 @@ class PlatformStack(Stack):
         )
         family_prefix = f"{p}-"
 
-        platform_execution = iam.Role(
-            self,
+        platform_execution = self._task_role(
             "PlatformExecutionRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Pull the platform image, write its logs, read the database secret.",
-        )
+            "Pull the platform image, write its logs, read the database secret.")
         platform_repository.grant_pull(platform_execution)
         db_secret.grant_read(platform_execution)
-        algorithm_execution = iam.Role(
-            self,
-            "AlgorithmExecutionRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Pull algorithm images and write their logs; no secrets.",
-        )
+        algorithm_execution = self._task_role(
+            "AlgorithmExecutionRole", "Pull algorithm images and write their logs; no secrets.")
         algorithms_repository.grant_pull(algorithm_execution)
         algorithm_logs.grant_write(algorithm_execution)
 
-        algorithm_role = iam.Role(
-            self,
+        algorithm_role = self._task_role(
             "AlgorithmTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Algorithm tasks: read the store, write under its work prefix only.",
-        )
+            "Algorithm tasks: read the store, write under its work prefix only.")
         self._grant_s3(algorithm_role, read=[layout.store], write=[layout.work_keys])
         # `stacworks ingest --backend aws`: one Fargate task per product (ingest/fargate.py),
         # the platform image without the database: its product snapshot in, files out, all
         # under the work prefix; the platform copies and registers what it built.
-        ingest_execution = iam.Role(
-            self,
+        ingest_execution = self._task_role(
             "IngestExecutionRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Pull the platform image for ingest tasks, write their logs; no secrets.",
-        )
+            "Pull the platform image for ingest tasks, write their logs; no secrets.")
         platform_repository.grant_pull(ingest_execution)
         algorithm_logs.grant_write(ingest_execution)
-        ingest_role = iam.Role(
-            self,
+        ingest_role = self._task_role(
             "IngestTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="Ingest tasks: read and write under the work prefix only; no database.",
-        )
+            "Ingest tasks: read and write under the work prefix only; no database.")
         self._grant_s3(ingest_role, read=[layout.work_keys], write=[layout.work_keys])
-        platform_role = iam.Role(
-            self,
-            "PlatformTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="The API: the object store, Step Functions, ECS task definitions.",
-        )
+        platform_role = self._task_role(
+            "PlatformTaskRole", "The API: the object store, Step Functions, ECS task definitions.")
         self._grant_s3(platform_role, read=[layout.store], write=[layout.store], owner=True)
-        worker_role = iam.Role(
-            self,
-            "WorkerTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="The ingest worker: the object store only.",
-        )
+        worker_role = self._task_role("WorkerTaskRole", "The ingest worker: the object store only.")
         self._grant_s3(worker_role, read=[layout.store], write=[layout.store], owner=True)
-        migration_role = iam.Role(
-            self,
-            "MigrationTaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
-            description="The migration task: needs no AWS API (database only).",
-        )
+        migration_role = self._task_role(
+            "MigrationTaskRole", "The migration task: needs no AWS API (database only).")
 
         task_definition_arns = self.format_arn(
             service="ecs", resource="task-definition", resource_name=f"{family_prefix}*:*"
@@ -796,6 +767,11 @@ class PlatformStack(Stack):
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
         )
+
+    def _task_role(self, name: str, description: str) -> iam.Role:
+        """A role ECS tasks assume (an execution role or a task role); grants are added after."""
+        return iam.Role(self, name, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+                        description=description)
 
     def _grant_s3(
         self, role: iam.Role, *, read: list[str], write: list[str], owner: bool = False
