@@ -49,6 +49,8 @@ def stacworks_env() -> Iterator[dict[str, str]]:
     # The legacy suites test features, not access control: they read and write anonymously.
     # The security suite (tests/access) serves the same database with access control on.
     base = {**os.environ, "STACWORKS_AUTH_ENABLED": "false"}
+    # Webhook receivers and STAC sources in the tests live on loopback (off by default).
+    base["STACWORKS_TRIGGERS_ALLOW_PRIVATE_URLS"] = "true"
     with private_catalog("stacworks-test-", base) as env:
         yield env
 

@@ -19,7 +19,7 @@ from processing.errors import InvalidInput, NotFound
 from processing.jobs_api import ResourceRouter
 from processing.triggers.service import Triggers
 from processing.triggers.store import ScheduleDoc, SubscriptionDoc, WatchDoc
-from processing.triggers.webhooks import EVENTS
+from processing.triggers.webhooks import EVENTS, check_url
 
 __all__ = ["BudgetDoc", "TriggersRouter", "WebhookDoc"]
 
@@ -44,6 +44,17 @@ class BudgetDoc(BaseModel):
 def _out(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()
             if k != "secret"}
+
+
+def _check_source(source: str, allow_private: bool) -> None:
+    """A subscription's source: an eodag provider or ``stac:<http(s) URL>`` (polled by the
+    server, so held to the webhooks' rule on private addresses)."""
+    from ingest.source_names import PROVIDERS
+
+    if source.startswith("stac:"):
+        check_url(source[5:], allow_private, field="source")
+    elif source not in PROVIDERS:
+        raise InvalidInput("source", f"expected catalog, stac:<url> or one of {sorted(PROVIDERS)}")
 
 
 @dataclass
@@ -102,6 +113,55 @@ class TriggersRouter(ResourceRouter):
                 found.append(item.split("/")[0])
         return found
 
+    def _check_parameters(self, process_id: str, parameters: Any, field: str) -> None:
+        """The parameters a firing will pass, checked as a job request's are (404 for an
+        unknown process)."""
+        from collections.abc import Mapping
+
+        from processing.algorithms import validate_parameters
+
+        process = self.manager.process(process_id)
+        if not isinstance(parameters, Mapping):
+            raise InvalidInput(field, "expected an object")
+        if process.algorithm is not None:
+            validate_parameters(process.algorithm, parameters, field=field)
+        else:
+            manager: Any = self.manager  # an ExecutionManager: the check of submit()
+            try:
+                manager._check_workflow_parameters(process.workflow, parameters)
+            except InvalidInput as exc:  # it names inputs.parameters...: name ours
+                where = field + exc.field.removeprefix("inputs.parameters")
+                raise InvalidInput(where, str(exc).split(": ", 1)[-1]) from None
+
+    def _checked_inputs(self, request: Request, process_id: str,
+                        inputs: dict[str, Any]) -> dict[str, Any]:
+        """A schedule's fixed inputs, checked now as a job request would be (the firing has no
+        caller to answer), with the caller's read access: items must be readable catalog
+        items, and a search is narrowed to the collections the caller reads now (the loop
+        submits without a request, so it could not narrow it later)."""
+        from collections.abc import Mapping
+
+        from catalog.api import restrict_collections
+        from processing.executions import _INPUT_KEYS
+
+        manager = self.manager
+        unknown = set(inputs) - _INPUT_KEYS
+        if unknown:
+            raise InvalidInput(f"inputs.{sorted(unknown)[0]}",
+                               f"unknown input (expected {sorted(_INPUT_KEYS)})")
+        self._check_parameters(process_id, inputs.get("parameters", {}), "inputs.parameters")
+        readable = readable_of(request)
+        try:
+            manager.resolve_items(inputs, None, readable)
+        except InvalidInput as exc:  # a search that finds nothing yet may find items later
+            if not (exc.field == "inputs.items" and "no input items" in str(exc)):
+                raise
+        search = inputs.get("search")
+        if readable is not None and isinstance(search, Mapping):
+            inputs = {**inputs, "search": {**search, "collections": restrict_collections(
+                search.get("collections"), readable)}}
+        return inputs
+
     # -- routes --------------------------------------------------------------------------------
 
     def register_routes(self) -> None:  # noqa: C901 - one closure per route
@@ -119,7 +179,8 @@ class TriggersRouter(ResourceRouter):
 
         @router.post("/triggers/schedules", status_code=201)
         def create_schedule(request: Request, body: ScheduleDoc) -> dict[str, Any]:
-            manager.process(body.workflow_id)
+            body = body.model_copy(update={
+                "inputs": self._checked_inputs(request, body.workflow_id, body.inputs)})
             self._check_collections(request, self._input_collections(body.inputs))
             row = t.store.create_schedule(body, self._owner(request))
             if t.aws is not None:
@@ -134,10 +195,12 @@ class TriggersRouter(ResourceRouter):
         @router.post("/triggers/subscriptions", status_code=201)
         def create_subscription(request: Request, body: SubscriptionDoc) -> dict[str, Any]:
             if body.workflow_id is not None:
-                manager.process(body.workflow_id)
+                self._check_parameters(body.workflow_id, body.parameters, "parameters")
             ours = body.source == "catalog"
             self._check_collections(request, [body.collection] if ours else [],
                                     [] if ours else [body.collection])
+            if not ours:
+                _check_source(body.source, t.settings.allow_private_urls)
             if not ours and t.engine.ingest is None:
                 raise InvalidInput("source", "ingest is not set up on this server")
             return _out({"kind": "subscription",
@@ -145,6 +208,7 @@ class TriggersRouter(ResourceRouter):
 
         @router.post("/triggers/watches", status_code=201)
         def create_watch(request: Request, body: WatchDoc) -> dict[str, Any]:
+            self._check_parameters(body.workflow_id, body.parameters, "parameters")
             output = manager.process(body.workflow_id).workflow.collection
             if output == body.collection:
                 raise InvalidInput("collection", f"the workflow writes into {output!r}: "

@@ -34,6 +34,8 @@ class TriggerSettings(BaseSettings):
         default=100, ge=1, le=10000,
         description="Most new products one subscription poll takes (the rest wait for the next).",
     )
+    max_aoi_vertices: int = Field(default=10000, ge=4,
+                                  description="Most vertices of a subscription's AOI geometry.")
     max_window_days: float = Field(default=366.0, gt=0,
                                    description="Longest relative datetime window of a search.")
     max_changes_per_tick: int = Field(default=500, ge=1,
@@ -53,9 +55,10 @@ class TriggerSettings(BaseSettings):
     webhook_backoff_seconds: float = Field(
         default=30.0, ge=0, description="Wait before the 2nd attempt; doubled for each next one.",
     )
-    webhook_allow_private: bool = Field(
-        default=True, description="Allow webhook URLs on loopback and private networks "
-        "(set false on a shared deployment so a webhook cannot probe the internal network).",
+    allow_private_urls: bool = Field(
+        default=False, description="Allow webhook URLs and stac:<url> subscription sources on "
+        "loopback, private and link-local networks (off: neither can probe the server's own "
+        "network; turn on for a receiver or a STAC API inside it).",
     )
     aws_scheduler_role_arn: str | None = Field(
         default=None, description="With STACWORKS_PROCESSING_BACKEND=aws: the IAM role "

@@ -47,7 +47,10 @@ def parse_window(text: str) -> timedelta:
     if not m or not any(m.groups()):
         raise InvalidInput("search.window", "expected an ISO 8601 duration such as P10D or PT6H")
     days, hours, minutes = (float(g or 0) for g in m.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
+    window = timedelta(days=days, hours=hours, minutes=minutes)
+    if window <= timedelta(0):
+        raise InvalidInput("search.window", "must be longer than zero")
+    return window
 
 
 class _Doc(BaseModel):
@@ -71,6 +74,13 @@ class SavedSearch(_Doc):
         if value is not None:
             import cql2
 
+            from catalog.errors import InvalidInput as FilterTooDeep
+            from catalog.limits import LimitSettings, check_filter_text
+
+            try:  # measured first: cql2 overflows its stack (a segfault) on deep nesting
+                check_filter_text(value, LimitSettings())
+            except FilterTooDeep as exc:
+                raise ValueError(str(exc).removeprefix("filter: ")) from None
             try:
                 cql2.parse_text(value)
             except Exception as exc:  # noqa: BLE001 - cql2's parse errors vary
@@ -89,6 +99,23 @@ class SavedSearch(_Doc):
                 raise ValueError("not a GeoJSON geometry") from None
             if geom.is_empty or not geom.is_valid:
                 raise ValueError("an empty or invalid geometry")
+            import shapely
+
+            limit = TriggerSettings().max_aoi_vertices
+            if shapely.get_num_coordinates(geom) > limit:
+                raise ValueError(f"more than {limit} vertices "
+                                 "(STACWORKS_TRIGGERS_MAX_AOI_VERTICES)")
+        return value
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox(cls, value: list[float] | None) -> list[float] | None:
+        """West, south, east, north in degrees (west > east crosses the antimeridian)."""
+        if value is not None:
+            west, south, east, north = value
+            if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+                raise ValueError("expected west, south, east, north in degrees with "
+                                 "south <= north")
         return value
 
 

@@ -55,21 +55,30 @@ def verify(secret: str, body: bytes, header: str, *, tolerance_s: float = 300,
     return hmac.compare_digest(sign(secret, body, timestamp), f"t={timestamp},v1={parts.get('v1')}")
 
 
-def check_url(url: str, allow_private: bool) -> None:
+def check_url(url: str, allow_private: bool, field: str = "url") -> None:
+    """An http(s) URL whose host resolves only to public addresses (unless ``allow_private``):
+    a webhook or a polled source must not reach the server's own network (metadata services,
+    databases on loopback). Checked when created and again before each request (DNS changes)."""
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise InvalidInput(field, "not a valid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("url", "expected an http(s) URL")
+        raise InvalidInput(field, "expected an http(s) URL")
     if allow_private:
         return
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, None)}
-    except OSError:
-        raise InvalidInput("url", f"cannot resolve {parts.hostname!r}") from None
+    except (OSError, UnicodeError):
+        raise InvalidInput(field, f"cannot resolve {parts.hostname!r}") from None
     for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-            raise InvalidInput("url", "private and loopback addresses are not allowed "
-                                      "(STACWORKS_TRIGGERS_WEBHOOK_ALLOW_PRIVATE)")
+        ip = ipaddress.ip_address(str(address).split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise InvalidInput(field, "private and loopback addresses are not allowed "
+                                      "(STACWORKS_TRIGGERS_ALLOW_PRIVATE_URLS)")
 
 
 class Webhooks:
@@ -86,7 +95,7 @@ class Webhooks:
 
     def create(self, owner: str | None, url: str, events: list[str],
                secret: str | None = None) -> dict[str, Any]:
-        check_url(url, self.settings.webhook_allow_private)
+        check_url(url, self.settings.allow_private_urls)
         unknown = sorted(set(events) - set(EVENTS))
         if unknown or not events:
             raise InvalidInput("events", f"choose from {list(EVENTS)}"
@@ -206,8 +215,13 @@ class Webhooks:
         error: str | None = None
         started = time.monotonic()
         try:
-            response = self.client.post(row["url"], content=body, headers=headers)
-            status = response.status_code
+            check_url(row["url"], self.settings.allow_private_urls)
+            # streamed and closed unread: a receiver's answer is its status, not its body
+            with self.client.stream("POST", row["url"], content=body,
+                                    headers=headers) as response:
+                status = response.status_code
+        except InvalidInput as exc:
+            error = str(exc)
         except httpx.TimeoutException:
             error = "timed out"
         except httpx.HTTPError as exc:
@@ -235,5 +249,5 @@ class Webhooks:
              json.dumps([entry]), next_at, outcome == "delivered", row["id"]),
         )
         if outcome == "failed":
-            log.warning("webhook delivery %s to %s given up after %s attempts", row["id"],
-                        row["url"], attempts)
+            log.warning("webhook delivery %s to webhook %s given up after %s attempts",
+                        row["id"], row["webhook_id"], attempts)  # a URL may hold a token

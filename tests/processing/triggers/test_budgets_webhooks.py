@@ -121,7 +121,8 @@ def receiver() -> Iterator[tuple[str, list[tuple[bytes, dict[str, str], int]]]]:
 def test_webhooks_signed_retried_and_logged(db: Database, receiver: Any) -> None:
     url, got = receiver
     owner = f"hook-{uuid.uuid4().hex[:8]}"
-    settings = TriggerSettings(webhook_backoff_seconds=30, webhook_max_attempts=3)
+    settings = TriggerSettings(webhook_backoff_seconds=30, webhook_max_attempts=3,
+                               allow_private_urls=True)
     hooks = Webhooks(db, settings)
     hook = hooks.create(owner, url, ["job.finished", "job.failed", "budget.threshold"])
     job = _past_run(db, "hooked-wf", owner, [(256, 512, 1.0)])
@@ -161,7 +162,7 @@ def test_webhook_gives_up_and_checks_urls(db: Database) -> None:
     from processing.errors import InvalidInput
 
     hooks = Webhooks(db, TriggerSettings(webhook_max_attempts=2, webhook_backoff_seconds=0,
-                                         webhook_timeout_seconds=1))
+                                         webhook_timeout_seconds=1, allow_private_urls=True))
     dead = hooks.create(f"dead-{uuid.uuid4().hex[:6]}", "http://127.0.0.1:9/nothing",
                         ["budget.threshold"])
     hooks.emit("budget.threshold", "k1", dead["owner"], {"x": 1})
@@ -170,7 +171,7 @@ def test_webhook_gives_up_and_checks_urls(db: Database) -> None:
     (delivery,) = hooks.deliveries(dead["id"])
     assert delivery["status"] == "failed" and delivery["attempts"] == 2
     assert "connection failed" in delivery["last_error"]
-    strict = Webhooks(db, TriggerSettings(webhook_allow_private=False))
+    strict = Webhooks(db, TriggerSettings())  # the default
     with pytest.raises(InvalidInput, match="private"):
         strict.create("x", "http://127.0.0.1:8080/", ["job.failed"])
     with pytest.raises(InvalidInput, match="events"):

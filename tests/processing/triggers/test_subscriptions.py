@@ -180,7 +180,7 @@ def test_new_scene_ingested_and_processed_once(loopback: Loopback, ingest_world:
     _scene(stac, collection, f"old-{suffix}", 5.05, 5, timedelta(days=30))  # outside the window
     WorkflowStore(db).create(workflow_from_document(PASS_ASL, workflow_id=workflow))
 
-    settings = TriggerSettings()
+    settings = TriggerSettings(allow_private_urls=True)  # the receiver is on loopback
     store = TriggerStore(db, settings)
     owner = f"farmer-{suffix}"  # the jobs, the webhook and the subscription are this owner's
     Webhooks(db, settings).create(owner, url, ["job.finished", "subscription.matched"],
