@@ -47,6 +47,7 @@ FOREIGN = "pc-autzen-foreign"  # public, its item names the private collection's
 TMS = morecantile.tms.get("WebMercatorQuad")
 #: The zoom whose level of detail reaches the leaves of the test octree (checked below).
 DEEP = 19
+SERVED_MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,10 @@ def served(
     access.set_visibility(FOREIGN, "public")
     viewer = access.create_key("pc viewer", "viewer")
     access.grant(viewer["principal"], PRIVATE, "read")
-    env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true"}
+    # A point budget above any test tile (z17 reads ~70k points of the 110k) but below the
+    # whole cloud, or the two collections' clouds together.
+    env = {**stacworks_env, "STACWORKS_AUTH_ENABLED": "true",
+           "STACWORKS_TILES_MAX_POINTS": str(SERVED_MAX_POINTS)}
     with serve(env, "tiles", log=tmp / "serve.log") as base:
         yield Served(base, viewer["token"])
 
@@ -507,3 +511,57 @@ def test_a_hierarchy_page_cycle_or_a_huge_page_ends(cloud: Cloud, tmp_path: Path
         assert outcome, "the hierarchy walk did not end"
         assert isinstance(outcome[0], expected), outcome
     assert "STACWORKS_TILES_COPC_MAX_HIERARCHY_MB=64" in str(outcome[0])
+
+
+def test_the_point_budget_over_http_names_the_limit(served: Served, cloud: Cloud) -> None:
+    """WMS GetMap of the whole cloud at 2048 px (OWSLib reads the OGC exception), and a
+    search mosaic that an anonymous caller sees as one cloud, a keyed one as two (the budget
+    is summed over assets): each refused before decoding, naming the setting."""
+    from owslib.util import ServiceException
+
+    limit = f"STACWORKS_TILES_MAX_POINTS={SERVED_MAX_POINTS:,}"
+    reader = CopcTileReader(cloud.path.name, store=LocalStore(cloud.path.parent, fsync=False))
+    assert reader.cloud.reader.header.point_count > SERVED_MAX_POINTS
+    box = Transformer.from_crs(reader.crs, 3857, always_xy=True).transform_bounds(
+        *reader.bounds)
+    wms = WebMapService(f"{served.base}/tiles/wms", version="1.3.0")
+    with pytest.raises(ServiceException, match=limit):
+        wms.getmap(layers=[PUBLIC], styles=["dtm"], srs="EPSG:3857", bbox=tuple(box),
+                   size=(2048, 2048), format="image/png")
+    bbox = f"items/autzen/bbox/{','.join(map(str, box))}/2048x2048.png"
+    query = {"assets": "data|bidx=2", "coord_crs": "EPSG:3857"}
+    r = httpx.get(f"{served.base}/tiles/collections/{PUBLIC}/{bbox}", params=query, timeout=30)
+    assert r.status_code == 422 and limit in r.json()["detail"], r.text
+    private = f"{served.base}/tiles/collections/{PRIVATE}/{bbox}"
+    r = httpx.get(private, params=query, timeout=30)
+    assert r.status_code == 404 and "MAX_POINTS" not in r.text  # no limit before access
+    r = httpx.get(private, params={**query, "key": served.key}, timeout=30)
+    assert r.status_code == 422 and limit in r.json()["detail"], r.text
+    t = _tile(cloud, 17)
+    r = httpx.post(f"{served.base}/tiles/searches/register", params={"key": served.key},
+                   json={"collections": [PUBLIC, PRIVATE]}, timeout=30)
+    url = (f"{served.base}/tiles/searches/{r.json()['id']}/tiles/WebMercatorQuad/17/"
+           f"{t.x}/{t.y}.png")
+    # (pgstac would skip the second item: the first covers the tile)
+    params = {"assets": "data|bidx=1", "rescale": "400,450", "skipcovered": "false"}
+    assert _pixels(httpx.get(url, params=params, timeout=30)) > 100  # anonymous: one cloud
+    r = httpx.get(url, params={**params, "key": served.key}, timeout=30)
+    assert r.status_code == 422 and limit in r.json()["detail"], r.text
+
+
+def test_endpoints_that_read_raster_pixels_are_a_4xx(served: Served, cloud: Cloud) -> None:
+    item = f"{served.base}/tiles/collections/{PUBLIC}/items/autzen"
+    lon, lat = cloud.lon, cloud.lat
+    got = {path: httpx.get(f"{item}/{path}", params={"assets": "data"}, timeout=30)
+           for path in ("statistics", "preview.png", f"point/{lon},{lat}")}
+    square = [[lon, lat], [lon + 1e-3, lat], [lon + 1e-3, lat + 1e-3], [lon, lat]]
+    got["feature"] = httpx.post(f"{item}/feature", params={"assets": "data"}, timeout=30,
+                                json={"type": "Feature", "properties": {}, "geometry": {
+                                    "type": "Polygon", "coordinates": [square]}})
+    got["mosaic point"] = httpx.get(
+        f"{served.base}/tiles/collections/{PUBLIC}/point/{lon},{lat}",
+        params={"assets": "data"}, timeout=30)
+    for path, r in got.items():
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+    assert httpx.get(f"{item}/info", params={"assets": "data"},
+                     timeout=30).status_code == 200
