@@ -403,8 +403,10 @@ def _decode(cloud: _Cloud, group: list[OctreeNode], dst: CRS) -> list[_Points]:
     parts, at = [], 0
     for node in group:
         s = slice(at, at + node.point_count)
-        parts.append(_Points(np.ascontiguousarray(x[s]), np.ascontiguousarray(y[s]),
-                             z[s].copy(), intensity[s].copy(), classes[s].copy()))
+        # copies, not views: a cached node must not keep its whole group's arrays alive (the
+        # cache counts each node's own bytes)
+        parts.append(_Points(x[s].copy(), y[s].copy(), z[s].copy(), intensity[s].copy(),
+                             classes[s].copy()))
         at += node.point_count
     return parts
 

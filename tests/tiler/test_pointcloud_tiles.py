@@ -565,3 +565,18 @@ def test_endpoints_that_read_raster_pixels_are_a_4xx(served: Served, cloud: Clou
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
     assert httpx.get(f"{item}/info", params={"assets": "data"},
                      timeout=30).status_code == 200
+
+
+def test_cached_nodes_hold_only_their_own_bytes(cloud: Cloud) -> None:
+    """The node cache is bounded by the bytes it counts: a cached node must not be a view
+    into the arrays of the whole group it was read with."""
+    pointcloud.configure(max_points=20_000_000, node_cache_bytes=64 << 20, fill_pixels=16)
+    reader = CopcTileReader(cloud.path.name, store=LocalStore(cloud.path.parent, fsync=False))
+    t = _tile(cloud, 17)
+    reader.tile(t.x, t.y, t.z, indexes=[2])
+    assert reader.last_read["nodes_read"] > 1
+    cached = list(pointcloud._NODES.values())
+    assert cached and sum(p.nbytes for p in cached) == pointcloud._NODES.currsize
+    for pts in cached:
+        for a in (pts.x, pts.y, pts.z, pts.intensity, pts.classification):
+            assert a.base is None, "a view keeps more memory alive than the cache counts"
