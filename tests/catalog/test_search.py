@@ -243,6 +243,22 @@ def test_number_matched_is_exact_whatever_conf_a_client_sends(stac_url: str) -> 
     assert estimated == want and off["numberMatched"] == want
 
 
+def test_a_term_never_queryable_is_refused_while_the_queryables_are_cached(
+    stac_url: str,
+) -> None:
+    """Searches trust the queryables they read for a few seconds: only to accept terms."""
+    base = {"collections": ["joplin"], "limit": 1, "filter-lang": "cql2-json"}
+    known = {**base, "filter": {"op": "=", "args": [{"property": "id"}, "x"]}}
+    assert httpx.post(f"{stac_url}/search", json=known).status_code == 200  # cache now warm
+    never = "stacworks:never_a_queryable"
+    r = httpx.post(f"{stac_url}/search",
+                   json={**base, "filter": {"op": "=", "args": [{"property": never}, 1]}})
+    assert r.status_code == 400 and never in r.text, r.text
+    r = httpx.post(f"{stac_url}/search", json={**known, "sortby": [{"field": never,
+                                                                     "direction": "asc"}]})
+    assert r.status_code == 400 and never in r.text, r.text
+
+
 def test_read_pool_starts_no_parallel_workers() -> None:
     from catalog.api import StacApiSettings, _read_pool, postgres_settings, search_conf
     from catalog.settings import CatalogSettings
