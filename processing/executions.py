@@ -141,9 +141,12 @@ class ExecutionManager:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
-        #: Called with (process, item count) before a job is recorded; raises to refuse it
-        #: (the triggers' budgets plug in here, processing/triggers/service.py).
-        self.admission: Callable[[Process, int], None] | None = None
+        #: Called with (process, item count) before a job is recorded: a context manager that
+        #: raises to refuse it, or yields (connection or None, context entries) to record it
+        #: inside (the triggers' budgets hold a lock there, processing/triggers/service.py).
+        self.admission: Callable[
+            [Process, int], contextlib.AbstractContextManager[tuple[Any, dict[str, Any]]]
+        ] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -358,21 +361,22 @@ class ExecutionManager:
         else:
             self._check_workflow_parameters(process.workflow, parameters)
         refs = self.resolve_items(inputs, stac_url, readable)
-        if self.admission is not None:
-            self.admission(process, len(refs))
+        admission = (self.admission(process, len(refs)) if self.admission is not None
+                     else contextlib.nullcontext((None, {})))
         execution_id = uuid.uuid4().hex
         workflow = process.workflow
-        self.executions.create({
-            "id": execution_id,
-            "process_id": process.id,
-            "workflow_id": workflow.id,
-            "workflow_version": workflow.version or None,
-            "output_collection": workflow.collection,
-            "definition": workflow.definition,
-            "context": {"renders": workflow.renders, "stac_url": stac_url},
-            "input": {"items": refs, "parameters": dict(parameters)},
-            "principal": principal,
-        })
+        with admission as (conn, admitted):
+            self.executions.create({
+                "id": execution_id,
+                "process_id": process.id,
+                "workflow_id": workflow.id,
+                "workflow_version": workflow.version or None,
+                "output_collection": workflow.collection,
+                "definition": workflow.definition,
+                "context": {"renders": workflow.renders, "stac_url": stac_url, **admitted},
+                "input": {"items": refs, "parameters": dict(parameters)},
+                "principal": principal,
+            }, conn)
         self._schedule(execution_id)
         return self.executions.get(execution_id)
 

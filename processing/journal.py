@@ -12,6 +12,7 @@ are recorded, ``catalog.access.records`` is where access rules are, and a "runne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -175,8 +176,10 @@ class ExecutionJournal:
 
     # -- executions ----------------------------------------------------------------------------
 
-    def create(self, record: Mapping[str, Any]) -> None:
-        with self.db.connection() as conn:
+    def create(self, record: Mapping[str, Any], conn: Any = None) -> None:
+        """Record a job; on ``conn`` when given (the admission's transaction, whose locks the
+        insert must be inside), otherwise on a pooled connection."""
+        with contextlib.nullcontext(conn) if conn is not None else self.db.connection() as conn:
             conn.execute(
                 "INSERT INTO stacworks.processing_executions (id, process_id, workflow_id, "
                 "workflow_version, output_collection, definition, context, status, input, "

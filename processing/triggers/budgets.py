@@ -3,11 +3,17 @@
 
 Over the hard limit a run is refused before it is recorded (the API answers 403 naming the
 budget); past the soft limit the budget's owner is notified once a month by webhook.
+
+Runs queued but not yet (fully) run count with their estimate (``estimate_usd`` on the job's
+context, less what their task runs cost so far), and the check holds a per-workflow advisory
+lock until the job's row is committed: two runs submitted at once cannot both pass a budget
+that has room for one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,38 +73,81 @@ class Budgets:
             conn.execute("DELETE FROM stacworks.trigger_budgets WHERE workflow_id = %s",
                          (workflow_id,))
 
-    def spent(self, workflow_id: str, now: datetime | None = None) -> float:
-        """USD of the workflow's task runs started this (UTC) month: each run's real duration
-        (billed at least the Fargate minimum) at its size, at today's prices."""
+    def _cost_sql(self) -> tuple[str, tuple[float, float, float]]:
+        """USD of one task run ``t``: its real duration (billed at least the Fargate minimum)
+        at its size, at today's prices."""
         s = self.settings
-        with self.db.connection() as conn:
-            row = conn.execute(
-                "SELECT coalesce(sum((t.cpu / 1024.0 * %s + t.memory / 1024.0 * %s) "
-                "* greatest(coalesce(t.duration_seconds, extract(epoch FROM "
-                "coalesce(t.finished_at, now()) - t.started_at)), %s) / 3600.0), 0) AS usd "
+        return ("(t.cpu / 1024.0 * %s + t.memory / 1024.0 * %s) * greatest(coalesce("
+                "t.duration_seconds, extract(epoch FROM coalesce(t.finished_at, now()) - "
+                "t.started_at)), %s) / 3600.0",
+                (s.fargate_vcpu_hour_usd, s.fargate_gb_hour_usd, s.fargate_minimum_seconds))
+
+    def spent(self, workflow_id: str, now: datetime | None = None, conn: Any = None) -> float:
+        """USD of the workflow's task runs started this (UTC) month."""
+        cost, prices = self._cost_sql()
+        with self._conn(conn) as c:
+            row = c.execute(
+                f"SELECT coalesce(sum({cost}), 0) AS usd "  # noqa: S608 - our own SQL
                 "FROM stacworks.processing_task_runs t "
                 "JOIN stacworks.processing_executions e ON e.id = t.execution_id "
                 "WHERE e.workflow_id = %s AND t.started_at >= %s",
-                (s.fargate_vcpu_hour_usd, s.fargate_gb_hour_usd, s.fargate_minimum_seconds,
-                 workflow_id, month_start(now or self.clock())),
+                (*prices, workflow_id, month_start(now or self.clock())),
             ).fetchone()
         return round(float(row["usd"] if row else 0.0), 6)
+
+    def pending(self, workflow_id: str, conn: Any = None) -> float:
+        """USD still to come from the workflow's unfinished jobs: each one's estimate less what
+        its task runs cost so far (jobs recorded without an estimate count nothing)."""
+        cost, prices = self._cost_sql()
+        with self._conn(conn) as c:
+            row = c.execute(
+                "SELECT coalesce(sum(greatest((e.context->>'estimate_usd')::float8 - "
+                f"coalesce((SELECT sum({cost}) FROM stacworks.processing_task_runs t "  # noqa: S608
+                "WHERE t.execution_id = e.id), 0), 0)), 0) AS usd "
+                "FROM stacworks.processing_executions e WHERE e.workflow_id = %s "
+                "AND e.status IN ('accepted', 'running') AND e.context ? 'estimate_usd'",
+                (*prices, workflow_id),
+            ).fetchone()
+        return round(float(row["usd"] if row else 0.0), 6)
+
+    @contextmanager
+    def _conn(self, conn: Any) -> Iterator[Any]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.db.connection() as fresh:
+                yield fresh
+
+    @contextmanager
+    def admission(self, workflow_id: str, estimate_usd: float
+                  ) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """:meth:`admit` under the workflow's advisory lock; yields (the transaction's
+        connection, the job context entry) for the job's row, which must be inserted on that
+        connection: the lock is held until it commits, so the next check counts this run."""
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                         (f"stacworks.budget:{workflow_id}",))
+            self.admit(workflow_id, estimate_usd, conn)
+            yield conn, {"estimate_usd": round(estimate_usd, 6)}
 
     def status(self, workflow_id: str) -> dict[str, Any]:
         budget = self.get(workflow_id) or {}
         now = self.clock()
         return {"workflow_id": workflow_id, "month": month_start(now).strftime("%Y-%m"),
                 "spent_usd": self.spent(workflow_id, now),
+                "pending_usd": self.pending(workflow_id),
                 "soft_usd": budget.get("soft_usd"), "hard_usd": budget.get("hard_usd")}
 
-    def admit(self, workflow_id: str, estimate_usd: float) -> None:
-        """Refuse a run that would pass the hard limit; announce a crossed soft limit."""
+    def admit(self, workflow_id: str, estimate_usd: float, conn: Any = None) -> None:
+        """Refuse a run that would pass the hard limit; announce a crossed soft limit.
+
+        Alone it is a check, not a reservation: :meth:`admission` makes it hold."""
         budget = self.get(workflow_id)
         if budget is None or (budget["soft_usd"] is None and budget["hard_usd"] is None):
             return
         now = self.clock()
         month = month_start(now).strftime("%Y-%m")
-        spent = self.spent(workflow_id, now)
+        spent = round(self.spent(workflow_id, now, conn) + self.pending(workflow_id, conn), 6)
         total = round(spent + estimate_usd, 6)
         payload = {"workflow_id": workflow_id, "month": month, "spent_usd": spent,
                    "estimate_usd": round(estimate_usd, 6), "soft_usd": budget["soft_usd"],
@@ -107,7 +156,8 @@ class Budgets:
         if hard is not None and total > hard:
             self._announce("hard", workflow_id, month, budget["owner"], payload)
             raise BudgetExceeded(
-                f"budget of workflow {workflow_id!r}: {month} spending ${spent:.4f} plus this "
+                f"budget of workflow {workflow_id!r}: {month} spending ${spent:.4f} (queued runs "
+                f"included) plus this "
                 f"run's estimate ${estimate_usd:.4f} exceeds the hard limit ${hard:.2f}; the run "
                 "was refused (raise the budget or wait for next month)"
             )

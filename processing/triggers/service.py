@@ -8,7 +8,8 @@ a schedule, a subscription or a watch starts it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,15 +65,19 @@ class Triggers:
         manager.admission = triggers.admit
         return triggers
 
-    def admit(self, process: Any, item_count: int) -> None:
-        """The budget check of a run about to be recorded (its estimate from the registry)."""
+    @contextmanager
+    def admit(self, process: Any, item_count: int) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """The budget check of a run about to be recorded (its estimate from the registry),
+        held until the manager has recorded it inside (see :meth:`Budgets.admission`)."""
         if self.budgets.get(process.workflow.id) is None:
+            yield None, {}
             return
         try:
             estimate = float(self.manager.estimate(process.id, item_count)["cost_usd"])
         except ProcessingError:
             estimate = 0.0  # an algorithm gone from the registry: the run fails on its own
-        self.budgets.admit(process.workflow.id, estimate)
+        with self.budgets.admission(process.workflow.id, estimate) as admitted:
+            yield admitted
 
     def start(self) -> None:
         if self.settings.enabled:

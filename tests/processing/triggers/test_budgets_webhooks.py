@@ -129,13 +129,18 @@ def test_webhooks_signed_retried_and_logged(db: Database, receiver: Any) -> None
     _past_run(db, "hooked-wf", "someone-else", [(256, 512, 1.0)])  # not this owner's
 
     assert hooks.emit_job_events() >= 1
-    assert hooks.emit_job_events() == 0  # once per job and status
+    hooks.emit_job_events()  # once per job and status: still one delivery below
+    # the outbox is the whole session's: other suites' due deliveries go out too, so each
+    # step is judged by this hook's own delivery, not by deliver_due's count
     now = datetime.now(UTC)
-    assert hooks.deliver_due(now) == 1
+    hooks.deliver_due(now, limit=1000)
     (delivery,) = hooks.deliveries(hook["id"])
     assert delivery["status"] == "pending" and delivery["last_status"] == 500
-    assert hooks.deliver_due(now + timedelta(seconds=10)) == 0  # backing off
-    assert hooks.deliver_due(now + timedelta(seconds=31)) == 1
+    assert delivery["attempts"] == 1
+    hooks.deliver_due(now + timedelta(seconds=10), limit=1000)
+    (delivery,) = hooks.deliveries(hook["id"])
+    assert delivery["attempts"] == 1  # backing off
+    hooks.deliver_due(now + timedelta(seconds=31), limit=1000)
     (delivery,) = hooks.deliveries(hook["id"])
     assert delivery["status"] == "delivered" and delivery["attempts"] == 2
     assert [a["status"] for a in delivery["log"]] == [500, 200]
@@ -202,3 +207,51 @@ def test_a_saved_search_that_finds_nothing_starts_nothing(db: Database, tmp_path
     (firing,) = store.firings(row["id"])
     assert firing["status"] == "no-items" and firing["execution_ids"] == []
     store.delete(row["id"])
+
+
+def test_runs_submitted_at_once_cannot_all_pass_a_budget(dsn: str, tmp_path: Path) -> None:
+    """Queued runs count with their estimate, and the check is held until the run is recorded:
+    five runs of $1 submitted together against $2.50 of room, two pass."""
+    workflow = f"burst-{uuid.uuid4().hex[:8]}"
+    db = Database(dsn, max_size=6)  # a connection each, waiting on the lock
+    budgets = Budgets(db, ProcessingSettings())
+    budgets.set(workflow, None, soft_usd=None, hard_usd=2.5)
+    barrier = threading.Barrier(5)
+    passed: list[str] = []
+    refused: list[BudgetExceeded] = []
+
+    def submit() -> None:
+        barrier.wait()
+        execution = uuid.uuid4().hex
+        try:
+            with budgets.admission(workflow, 1.0) as (conn, context):
+                threading.Event().wait(0.1)  # a slow insert: others are checking meanwhile
+                conn.execute(
+                    "INSERT INTO stacworks.processing_executions (id, process_id, workflow_id, "
+                    "output_collection, definition, context, status, input) VALUES "
+                    "(%s, %s, %s, 'out', '{}', %s, 'accepted', '{}')",
+                    (execution, workflow, workflow, json.dumps(context)))
+            passed.append(execution)
+        except BudgetExceeded as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(passed) == 2 and len(refused) == 3
+    assert budgets.status(workflow)["pending_usd"] == pytest.approx(2.0)
+    with db.connection() as conn:  # one finished: it no longer holds its estimate
+        conn.execute("UPDATE stacworks.processing_executions SET status = 'successful' "
+                     "WHERE id = %s", (passed[0],))
+    budgets.admit(workflow, 1.0)
+
+    # through the manager: the estimate lands on the job's context
+    manager = ExecutionManager(db=db, settings=ProcessingSettings(), dsn=db.dsn, home=tmp_path,
+                               object_store=LocalStore(tmp_path / "objects"))
+    Triggers.for_manager(manager, TriggerSettings(enabled=False))
+    WorkflowStore(db).create(workflow_from_document(PASS_ASL, workflow_id=workflow))
+    job = manager.submit(workflow, {"items": ["c/a"]}, stac_url=None)
+    assert "estimate_usd" in job["context"]
+    db.close()
