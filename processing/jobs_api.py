@@ -67,6 +67,8 @@ __all__ = [
 #: The root paths this service answers on.
 ROOT_PATHS = ("/processes", "/jobs", "/workflows", "/algorithms", "/triggers")
 _FOLLOW_POLL_SECONDS = 0.3
+#: Row ids are PostgreSQL bigints: a larger ``task``/``after`` is a 400 naming it, not a 500.
+_MAX_ID = 2**63 - 1
 
 
 class RootPaths(BaseRoute):
@@ -541,9 +543,11 @@ class JobsRouter(ResourceRouter):
         @self.router.get("/jobs/{job_id}/logs", response_model=None)
         def job_logs(
             job_id: str,
-            task: Annotated[int | None, Query(description="Only this task run.")] = None,
+            task: Annotated[int | None, Query(ge=1, le=_MAX_ID,
+                                              description="Only this task run.")] = None,
             follow: Annotated[bool, Query(description="Stream NDJSON until the job ends.")] = False,
-            after: Annotated[int, Query(ge=0, description="Lines after this id.")] = 0,
+            after: Annotated[int, Query(ge=0, le=_MAX_ID,
+                                        description="Lines after this id.")] = 0,
             limit: Annotated[int | None, Query(
                 ge=1, description="Most lines (capped by STACWORKS_PROCESSING_LOG_PAGE_LINES); "
                 "next_after in the answer gives the next page.")] = None,
