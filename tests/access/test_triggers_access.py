@@ -53,6 +53,15 @@ def test_triggers_are_their_owners(secured: Secured) -> None:
     schedule = s.post("editor2", "/triggers/schedules", {
         "workflow_id": wf, "cron": NEVER, "inputs": {"collection": PRIVATE, "ids": ["x"]}})
     assert schedule.status_code == 400
+    local = s.post("editor2", "/triggers/schedules", {
+        "workflow_id": wf, "cron": NEVER, "inputs": {"items": ["/etc/hostname"]}})
+    assert local.status_code == 400 and "inputs.items" in local.json()["detail"]  # no files
+    wide = s.post("editor2", "/triggers/schedules", {
+        "workflow_id": wf, "cron": NEVER, "inputs": {"search": {"limit": 1}}})
+    assert wide.status_code == 201, wide.text  # fired without a request: narrowed now
+    assert PRIVATE not in wide.json()["inputs"]["search"]["collections"]
+    assert httpx.delete(f"{s.base}/triggers/{wide.json()['id']}", headers=s.headers("editor2"),
+                        timeout=10).status_code == 204
 
     # webhooks: the creator's; the secret shown once
     hook = s.post("editor", "/triggers/webhooks", {"url": "http://127.0.0.1:9/h"})
