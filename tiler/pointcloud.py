@@ -354,10 +354,11 @@ def _ground_area(bounds: tuple[float, float, float, float], crs: CRS) -> float:
     "metres" grow with latitude, so a pixel's size in its CRS is no area."""
     try:
         w, s, e, n = _reproject_bounds(crs, CRS.from_epsg(4326), bounds)
+        s, n = max(s, -90.0), min(n, 90.0)  # a whole-world box with the fill margin
         area, _ = _GEOD.polygon_area_perimeter([w, e, e, w], [s, s, n, n])
     except pyproj.exceptions.ProjError:
         return 1.0
-    return max(abs(float(area)), 1e-12)
+    return max(abs(float(area)), 1e-12) if math.isfinite(area) else 1.0
 
 
 def _most_bytes(points: int, record: int) -> int:
@@ -434,6 +435,8 @@ def read_points(
     scale = math.sqrt(abs((native[2] - native[0]) * (native[3] - native[1]))
                       / max(abs((bounds[2] - bounds[0]) * (bounds[3] - bounds[1])), 1e-300))
     resolution = max(pixel * scale, 1e-9)  # the pixel in cloud units
+    if not all(math.isfinite(v) for v in (*native, resolution)):  # no transform takes them
+        return _Points.concat([]), {"points": 0, "nodes": 0, "nodes_read": 0, "bytes": 0}
     spacing = float(cloud.reader.copc_info.spacing)
     levels = range(0, max(1, math.ceil(math.log2(spacing / resolution)) + 1))
     checkpoint()
@@ -669,6 +672,8 @@ class CopcTileReader(BaseReader):
         src = CRS.from_user_input(bounds_crs) if bounds_crs is not None else CRS.from_epsg(4326)
         dst = CRS.from_user_input(dst_crs) if dst_crs is not None else src
         box = tuple(float(v) for v in bbox)
+        if len(box) != 4 or not all(math.isfinite(v) for v in box):
+            raise InvalidParameter("bbox", "four finite numbers: minx, miny, maxx, maxy")
         box = _reproject_bounds(src, dst, box)
         w, h = abs(box[2] - box[0]), abs(box[3] - box[1])
         if not (width and height):

@@ -561,8 +561,14 @@ def test_endpoints_that_read_raster_pixels_are_a_4xx(served: Served, cloud: Clou
     got["mosaic point"] = httpx.get(
         f"{served.base}/tiles/collections/{PUBLIC}/point/{lon},{lat}",
         params={"assets": "data"}, timeout=30)
+    for box in ("nan,0,1,1", "-inf,-90,inf,90"):  # no transform takes them: a 4xx
+        got[box] = httpx.get(f"{item}/bbox/{box}/64x64.png", params={"assets": "data"},
+                             timeout=30)
     for path, r in got.items():
         assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+    world = httpx.get(f"{item}/bbox/-180,-90,180,90/64x64.png",  # the fill margin passes a pole
+                      params={"assets": "data|bidx=1", "rescale": "400,450"}, timeout=30)
+    assert world.status_code == 200, world.text
     assert httpx.get(f"{item}/info", params={"assets": "data"},
                      timeout=30).status_code == 200
 
