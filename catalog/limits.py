@@ -40,7 +40,8 @@ class LimitSettings(BaseSettings):
         default=64 * MiB, ge=1024,
         description="Largest body of POST /stac/collections/{id}/bulk_items (bulk loads).")
     query_bytes: int = Field(default=16 * 1024, ge=256, description="Largest query string.")
-    json_depth: int = Field(default=64, ge=8, description="Deepest nesting of a JSON parameter.")
+    json_depth: int = Field(default=64, ge=8,
+                            description="Deepest nesting of a JSON parameter or body.")
     cql2_length: int = Field(default=100_000, ge=64, description="Longest CQL2 filter (chars).")
     cql2_depth: int = Field(default=32, ge=2, description="Deepest CQL2 nesting.")
     cql2_not_chain: int = Field(

@@ -1,8 +1,8 @@
 """What no single request may do to the process, enforced once for every service it serves.
 
 - :class:`RequestLimits`: body size (413, read with a cap whatever ``Content-Length`` says),
-  query string size (414), CQL2 ``filter`` and JSON parameter nesting (400), measured by linear
-  scans before any recursive parser sees them (:mod:`catalog.limits`).
+  query string size (414), CQL2 ``filter`` and the nesting of JSON parameters and bodies (400),
+  measured by linear scans before any recursive parser sees them (:mod:`catalog.limits`).
 - :class:`FailedAuthLimit`: failed credentials per client address (429 + Retry-After), each
   failure logged with the key id only.
 - :func:`install_outage_handlers`: a database outage is a 503 with Retry-After, a read past
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -43,6 +44,7 @@ __all__ = ["FailedAuthLimit", "RequestLimits", "install_outage_handlers", "key_l
 #: The bulk route keeps its own, higher body limit (large loads).
 BULK_PATH = re.compile(r"^/stac/collections/[^/]+/bulk_items/?$")
 RETRY_AFTER_S = 5
+_SCAN_INLINE_BYTES = 256 * 1024
 
 
 def _error(status: int, code: str, description: str, **headers: str) -> JSONResponse:
@@ -93,12 +95,23 @@ class RequestLimits:
         if isinstance(body, _TooLarge):
             await too_large(scope, receive, send)
             return
-        if scope["method"] == "POST" and not bulk and b'"filter"' in body:
-            try:
+        try:
+            if scope["method"] == "POST" and not bulk and b'"filter"' in body:
                 self._check_body_filter(body)
-            except InvalidInput as e:
-                await _error(400, "InvalidInput", str(e))(scope, receive, send)
-                return
+            if _is_json(scope, body):
+                # every JSON body, not only searches: a workflow document or a trigger nested
+                # deeply enough overflows the recursive checks behind the parser (a 500, or a
+                # worker thread's stack)
+                # (a large one off the event loop: 64 MiB is a second of scanning)
+                scan = functools.partial(check_nesting, "body", body.decode("utf-8", "replace"),
+                                         self.limits.json_depth)
+                if len(body) > _SCAN_INLINE_BYTES:
+                    await run_in_threadpool(scan)
+                else:
+                    scan()
+        except InvalidInput as e:
+            await _error(400, "InvalidInput", str(e))(scope, receive, send)
+            return
         await self.app(scope, replay(body, receive), send)
 
     def _check_query(self, query_string: bytes) -> None:
@@ -127,6 +140,14 @@ class RequestLimits:
         if isinstance(doc, dict) and "filter" in doc:
             lang = doc.get("filter-lang")
             check_filter(doc["filter"], lang if isinstance(lang, str) else None, self.limits)
+
+
+def _is_json(scope: Scope, body: bytes) -> bool:
+    """A JSON body by its media type, or by its first character when none is declared."""
+    for k, v in scope.get("headers", ()):
+        if k == b"content-type":
+            return b"json" in v.lower()
+    return body.lstrip()[:1] in (b"{", b"[")
 
 
 def _has_body(scope: Scope) -> bool:

@@ -213,6 +213,32 @@ def test_body_deeper_than_any_parser_is_400(limited: tuple[Capped, str], path: s
     assert server.alive()
 
 
+def _nested_parallels(depth: int) -> str:
+    """As text: json.dumps itself cannot nest 300 levels of Parallel."""
+    doc = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
+    for n in range(depth):
+        doc = (f'{{"StartAt": "P{n}", "States": {{"P{n}": {{"Type": "Parallel", "End": true, '
+               f'"Branches": [{doc}]}}}}}}')
+    return doc
+
+
+@pytest.mark.parametrize("path", ["/workflows/validate", "/workflows"])
+def test_a_deeply_nested_workflow_is_400(limited: tuple[Capped, str], path: str) -> None:
+    """Parallel in Parallel: 50 levels were a 500 (RecursionError in the ASL checks), 300 reset
+    the connection. Every JSON body's nesting is bounded now, not only a search filter's;
+    a workflow nested as deep as a real one still validates."""
+    server, key = limited
+    auth = {"Authorization": f"Bearer {key}"}
+    for depth in (50, 300):
+        r = httpx.post(server.base + path, content=_nested_parallels(depth), timeout=30,
+                       headers={**auth, "content-type": "application/json"})
+        refused(r, 400, "body", "STACWORKS_LIMIT_JSON_DEPTH")
+    assert server.alive()
+    r = httpx.post(server.base + "/workflows/validate", content=_nested_parallels(10),
+                   headers={**auth, "content-type": "application/json"}, timeout=30)
+    assert r.status_code == 200 and r.json()["valid"], r.text[:300]
+
+
 def test_filters_within_the_limits_still_work(limited: tuple[Capped, str]) -> None:
     server, key = limited
     auth = {"Authorization": f"Bearer {key}"}
