@@ -16,6 +16,7 @@ from processing.asl._schema import schema_issues
 from processing.asl._structure import structure_issues
 
 __all__ = [
+    "MAX_STATES",
     "SCHEMAS_ENV",
     "ValidationIssue",
     "ValidationResult",
@@ -24,6 +25,10 @@ __all__ = [
 ]
 
 SCHEMAS_ENV: Final = "STACWORKS_ASL_SCHEMAS"
+#: The most states a machine may have, nested branches and item processors included: the
+#: JSON-schema layer costs about a millisecond a state, and a body within the size limit holds
+#: hundreds of thousands (a minute of one core for a single anonymous-sized request).
+MAX_STATES: Final = 1000
 
 
 def validate(
@@ -36,6 +41,11 @@ def validate(
         schema: also validate against the official JSON schemas.
         schema_dir: where the schemas are (default: :func:`default_schema_dir`).
     """
+    count = count_states(definition)
+    if count > MAX_STATES:
+        return ValidationResult((ValidationIssue(
+            "TOO_MANY_STATES", f"{count} states (nested ones included) are over the limit of "
+            f"{MAX_STATES}; split the workflow", None, "States", "/States"),), ())
     errors, warnings = structure_issues(definition)
     if schema:
         directory = Path(schema_dir) if schema_dir is not None else default_schema_dir()
@@ -54,6 +64,27 @@ def validate(
                 if issue.state not in flagged:
                     errors.append(issue)
     return ValidationResult(tuple(errors), tuple(warnings))
+
+
+def count_states(definition: Any) -> int:
+    """States of a machine and of every branch and item processor in it (no recursion: the
+    document may be as deep as the request limits allow)."""
+    count = 0
+    machines = [definition]
+    while machines:
+        machine = machines.pop()
+        states = machine.get("States") if isinstance(machine, dict) else None
+        if not isinstance(states, dict):
+            continue
+        count += len(states)
+        for state in states.values():
+            if not isinstance(state, dict):
+                continue
+            branches = state.get("Branches")
+            if isinstance(branches, list):
+                machines.extend(branches)
+            machines.extend(state.get(k) for k in ("ItemProcessor", "Iterator"))
+    return count
 
 
 def default_schema_dir() -> Path:
