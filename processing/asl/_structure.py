@@ -3,6 +3,7 @@ templates, Retry/Catch, and the nested machines of Parallel and Map states."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -108,6 +109,9 @@ class _Checker:
     errors: list[ValidationIssue] = field(default_factory=list)
     warnings: list[ValidationIssue] = field(default_factory=list)
     names: Counter[str] = field(default_factory=Counter)
+    #: The pointer of the state being checked: an issue raised without one of its own (deep
+    #: in a Choice rule or a Retry entry) points at its field there, not at the document.
+    at: str = ""
 
     def error(
         self,
@@ -117,7 +121,8 @@ class _Checker:
         field_name: str | None = None,
         pointer: str = "",
     ) -> None:
-        self.errors.append(ValidationIssue(code, message, state, field_name, pointer))
+        self.errors.append(ValidationIssue(code, message, state, field_name,
+                                           pointer or self._pointer(state, field_name)))
 
     def warn(
         self,
@@ -127,7 +132,17 @@ class _Checker:
         field_name: str | None = None,
         pointer: str = "",
     ) -> None:
-        self.warnings.append(ValidationIssue(code, message, state, field_name, pointer))
+        self.warnings.append(ValidationIssue(code, message, state, field_name,
+                                             pointer or self._pointer(state, field_name)))
+
+    def _pointer(self, state: str | None, field_name: str | None) -> str:
+        """``Choices[0].Not`` of the current state as ``/States/A/Choices/0/Not``."""
+        if state is None or not self.at:
+            return ""
+        if not field_name:
+            return self.at
+        parts = re.sub(r"\[(\d+)\]", r".\1", field_name).split(".")
+        return self.at + "".join(f"/{escape_pointer(p)}" for p in parts if p)
 
     def document(self, definition: Any) -> None:
         if not isinstance(definition, dict):
@@ -219,7 +234,9 @@ class _Checker:
                     "INVALID_STRUCTURE", "a state must be a JSON object", name, None, state_pointer
                 )
                 continue
+            outer, self.at = self.at, state_pointer
             edges[name] = self.state(name, state, state_pointer, states)
+            self.at = outer
         if isinstance(start, str):
             if start not in states:
                 self.error(

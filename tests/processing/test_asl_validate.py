@@ -383,3 +383,17 @@ def test_a_machine_past_the_state_limit_is_refused_before_the_schemas() -> None:
         "Type": "Parallel", "End": True, "Branches": [chain(half, "a"), chain(half, "b")]}}}
     assert validate(nested).errors[0].code == "TOO_MANY_STATES"  # 1 + 2 × half
     assert validate(chain(MAX_STATES), schema=False).valid
+
+
+def test_issues_deep_in_a_state_point_at_their_field() -> None:
+    """What the builder highlights: a bad Choice rule or Retry entry inside a Parallel branch
+    points at that rule, not at the document root."""
+    inner = machine("C", C={"Type": "Choice", "Choices": [5, {"Not": 7, "Next": "D"}],
+                            "Default": "D"},
+                    D={"Type": "Pass", "End": True, "Retry": [3]})
+    doc = machine("P", P={"Type": "Parallel", "End": True, "Branches": [inner]})
+    pointers = {(i.field, i.pointer) for i in validate(doc, schema=False).errors}
+    base = "/States/P/Branches/0/States"
+    assert ("Choices[0]", f"{base}/C/Choices/0") in pointers
+    assert ("Choices[1].Not", f"{base}/C/Choices/1/Not") in pointers
+    assert all(p.startswith("/States") for _, p in pointers), pointers
