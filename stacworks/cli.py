@@ -288,7 +288,7 @@ def ingest_demo_samples(source: Path) -> None:
     with serve_static_stac(stac) as base:
         publish_sentinel2_l2a(stac, source)
         publish_landsat(stac, source)
-        publish_lidar(stac, source)
+        publish_lidar(stac, source, cloud="las/autzen_trim.laz")  # dense, and where it is
         exe = Path(sys.argv[0]).resolve()
         env = dict(os.environ)
         mirror = source / "stac-schemas"  # offline: validate items against the local mirror

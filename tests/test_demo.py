@@ -75,10 +75,16 @@ def test_demo_every_public_layer_in_wmts_and_wms(demo_env: dict[str, str]) -> No
 
     from tests.tiler.test_ogc_clients import _centre_box, _every_tile, _wms_layers, real_pixels
 
-    # The demo's LiDAR sample is PDAL's 1 065-point test cloud: at the zooms a QGIS user opens
-    # it draws a few pixels (each point, or a small filled disc), never a full tile.
+    # The demo's LiDAR sample (Autzen, 110 000 points) covers about 360 x 170 m: at the
+    # zooms a QGIS user opens first (<= 10) it is a few pixels of a tile, never a full one.
     sparse = {"3dep-lidar-copc"}
     with serve(demo_env) as base:
+        (cloud,) = httpx.get(f"{base}/stac/collections/3dep-lidar-copc/items",
+                             timeout=30).json()["features"]
+        box = cloud["bbox"]
+        w, s, e, n = (box[0], box[1], box[3], box[4]) if len(box) == 6 else box
+        assert w < -123.07 < e and s < 44.05 < n, cloud["bbox"]  # in Eugene, Oregon
+        assert cloud["properties"]["pc:count"] == 110_000
         wmts = WebMapTileService(f"{base}/tiles/WMTSCapabilities.xml")
         layers = _every_tile(wmts, own=None, sparse=sparse)
         assert "3dep-lidar-copc" in layers, layers  # point clouds are layers like any other

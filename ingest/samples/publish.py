@@ -174,7 +174,12 @@ def publish_sentinel2_l1c_safe(stac: StaticStac, data: Path) -> dict[str, Any]:
     return item
 
 
-def publish_lidar(stac: StaticStac, data: Path) -> dict[str, Any]:
+def publish_lidar(stac: StaticStac, data: Path,
+                  cloud: str = "copc/1.2-with-color.copc.laz") -> dict[str, Any]:
+    """The Autzen item of the 3DEP COPC collection, its data asset ``lidar/<cloud>``: by
+    default PDAL's 1 065-point COPC (passed through as it is); the demo publishes the
+    110 000-point ``las/autzen_trim.laz`` instead, which the ingest converts to COPC (the small
+    one's CRS says metres where its coordinates are feet: it lands in Canada)."""
     stac.add_collection(_load(data / "stac/planetary-computer/collections/3dep-lidar-copc.json"))
     for sub in ("las", "copc"):
         for f in (data / "lidar" / sub).iterdir():
@@ -188,7 +193,9 @@ def publish_lidar(stac: StaticStac, data: Path) -> dict[str, Any]:
         "assets": {
             "data": {
                 **src["assets"]["data"],
-                "href": f"{stac.base}/files/lidar/1.2-with-color.copc.laz",
+                "href": f"{stac.base}/files/lidar/{Path(cloud).name}",
+                "type": ("application/vnd.laszip+copc" if cloud.endswith(".copc.laz")
+                         else "application/vnd.laszip"),
             }
         },
         "links": [
