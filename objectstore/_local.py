@@ -24,6 +24,9 @@ __all__ = ["LocalStore"]
 _CHUNK = 1024 * 1024
 #: Reserved folder (inside the root, so on the same file system) for in-flight writes.
 TMP_DIR = ".tmp"
+#: How long, and for how many paths, :meth:`LocalStore._inside` remembers its answer.
+_INSIDE_CACHE_S = 5.0
+_INSIDE_CACHE_SIZE = 4096
 
 
 def _info(key: str, st: os.stat_result) -> ObjectInfo:
@@ -106,6 +109,7 @@ class LocalStore(ObjectStore):
         elif not self.root.is_dir():
             raise StoreConfigError("the local store folder does not exist")
         self._real_root = os.path.realpath(self.root)
+        self._inside_cache: dict[str, tuple[float, bool]] = {}
 
     def __repr__(self) -> str:
         return f"LocalStore(root={str(self.root)!r})"
@@ -113,8 +117,23 @@ class LocalStore(ObjectStore):
     # -- paths -----------------------------------------------------------------------------
 
     def _inside(self, path: str) -> bool:
+        """Whether ``path`` resolves inside the root, remembered for a few seconds.
+
+        ``realpath`` is one ``lstat`` per path component, each releasing the GIL: in a tile
+        server whose reader threads keep the GIL busy, every one of them waits for its turn
+        again (a tenth of a busy mosaic's samples, bench/tiles). The answer only changes when
+        symlinks in the store change, which the class already requires only the platform do.
+        """
+        now = time.monotonic()
+        cached = self._inside_cache.get(path)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         real = os.path.realpath(path)
-        return real == self._real_root or real.startswith(self._real_root + os.sep)
+        inside = real == self._real_root or real.startswith(self._real_root + os.sep)
+        if len(self._inside_cache) >= _INSIDE_CACHE_SIZE:
+            self._inside_cache.clear()
+        self._inside_cache[path] = (now + _INSIDE_CACHE_S, inside)
+        return inside
 
     def _path(self, key: str) -> Path:
         """The file for ``key``, refusing keys that resolve (via symlinks) outside the root."""
