@@ -276,7 +276,22 @@ def _bound_reads(settings: TilerSettings) -> None:
                           fill_pixels=settings.dtm_fill_pixels,
                           hierarchy_bytes=settings.copc_max_hierarchy_mb * 1024 * 1024)
     os.environ.setdefault("GDAL_CACHEMAX", str(settings.gdal_cache_mb))
+    _pin_data_paths()
     resume_work()
+
+
+def _pin_data_paths() -> None:
+    """GDAL_DATA and PROJ_DATA, as rasterio finds them, set once: unset, every ``rasterio.Env``
+    entry and exit (several per tile) looks for them again with ``os.path.exists``, and under
+    a busy GIL each of those syscalls waits for its turn again. pyproj keeps its own data
+    (its bundled directory comes before PROJ_DATA); an operator's own values win."""
+    from rasterio.env import GDALDataFinder, PROJDataFinder
+
+    for name, finder in (("GDAL_DATA", GDALDataFinder), ("PROJ_DATA", PROJDataFinder)):
+        if name not in os.environ:
+            found = finder().search()
+            if found:
+                os.environ[name] = found
 
 
 def _add_service_routes(app: FastAPI) -> None:
