@@ -50,6 +50,8 @@ OverviewResampling = Literal[
 #: Lossless codecs that gain from the horizontal predictor.
 _PREDICTOR_PROFILES = frozenset({"deflate", "zstd", "lzw", "lzma"})
 _EIGHT_BIT_ONLY = frozenset({"jpeg", "webp"})
+#: Compressions handed to GDAL's COG driver (see _gdal_driver_fits).
+_GDAL_COMPRESSIONS = frozenset({"DEFLATE", "ZSTD", "LZW", "LZMA", "PACKBITS", "NONE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,9 @@ def _translate(
             warnings.catch_warnings(record=True) as caught,
         ):
             warnings.simplefilter("always", UserWarning)
+            if _gdal_driver_fits(source, dst_kwargs):
+                _gdal_cog(source, tmp, dst_kwargs, overview_resampling, blocksize)
+                return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
             cog_translate(
                 source,
                 str(tmp),
@@ -190,6 +195,46 @@ def _translate(
     except Exception as exc:  # GDAL, rio-cogeo and OS errors alike: classify them
         raise _classify_failure(src, exc) from exc
     return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+def _gdal_driver_fits(ds: DatasetReader, dst_kwargs: dict[str, object]) -> bool:
+    """Whether GDAL's own COG driver can write what rio-cogeo would.
+
+    rio-cogeo copies the input window by window, in Python, through a WarpedVRT into an
+    intermediate file, builds the overviews there and copies that again; GDAL's COG driver
+    (which rio-cogeo's ``use_cog_driver`` only applies to the last copy) does the same steps in
+    C: bench/cog, a 42 MB RGB mosaic, ~0.46 s against ~0.59 s. It takes the lossless
+    profiles of a georeferenced raster whose samples are whole bytes; GCP rasters, bit-packed
+    samples (JPEG2000's 15-bit bands, where GDAL refuses the predictor) and the lossy or
+    special profiles (JPEG/WebP photometry, LERC) stay with rio-cogeo."""
+    if str(dst_kwargs.get("compress", "")).upper() not in _GDAL_COMPRESSIONS:
+        return False
+    gcps, _ = ds.gcps
+    if ds.crs is None or gcps:
+        return False
+    return not any(ds.tags(b, ns="IMAGE_STRUCTURE").get("NBITS") for b in ds.indexes)
+
+
+def _gdal_cog(source: DatasetReader, tmp: Path, dst_kwargs: dict[str, object],
+              overview_resampling: str, blocksize: int) -> None:
+    """GDAL's COG driver over a VRT of the input carrying rio-cogeo's OVERVIEW_RESAMPLING tag
+    (a COG's tags cannot be added afterwards without breaking its layout); band tags,
+    descriptions, scales, offsets, nodata, masks and colour maps come through the VRT."""
+    options: dict[str, object] = {
+        "COMPRESS": str(dst_kwargs["compress"]).upper(),
+        "BLOCKSIZE": blocksize,
+        "OVERVIEW_RESAMPLING": overview_resampling.upper(),
+        "BIGTIFF": "IF_SAFER",
+        "NUM_THREADS": "ALL_CPUS",
+    }
+    if dst_kwargs.get("predictor"):
+        options["PREDICTOR"] = "YES"  # 2 for integers, 3 for floats, as _dst_kwargs chose
+    with MemoryFile(ext=".vrt") as mem:
+        rasterio.shutil.copy(source, mem.name, driver="VRT")
+        with rasterio.open(mem.name, "r+") as vrt:
+            vrt.update_tags(OVERVIEW_RESAMPLING=overview_resampling.upper())
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(mem.name) as vrt:
+            rasterio.shutil.copy(vrt, str(tmp), driver="COG", **options)
 
 
 @contextmanager
