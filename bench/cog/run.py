@@ -8,8 +8,10 @@ compression, a temporary file renamed after ``validate_cog`` (which also reads t
 index). For the lossless profiles of whole-byte rasters ours writes through GDAL's COG driver
 itself (over a VRT carrying rio-cogeo's ``OVERVIEW_RESAMPLING`` tag): rio-cogeo's own path
 copies the input window by window in Python into an intermediate file first, which cost
-1.32-1.36x GDAL here (``ratio_vs_rio_cogeo`` still shows the bare rio-cogeo figure). The input is synthesised from the real Landsat 7 ``RGB.byte.tif``: the scene mosaicked
-on a grid (default 5 x 5, about 4000 x 3600 x 3 bytes), georeferenced like the original.
+1.32-1.36x GDAL here (``ratio_vs_rio_cogeo`` still shows the bare rio-cogeo figure).
+
+The input is synthesised from the real Landsat 7 ``RGB.byte.tif``: the scene mosaicked on a
+grid (default 5 x 5, about 4000 x 3600 x 3 bytes), georeferenced like the original.
 
 The real Sentinel-2 JPEG2000 band is converted too, as a secondary figure: a bare
 ``cog_translate`` fails on it with rasterio 1.4 (phantom GCP CRS), ours does not.
