@@ -6,6 +6,7 @@ provenance)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
@@ -31,7 +32,7 @@ from processing.aws.workflows import AwsWorkflowStore
 from processing.contract import ENV_INPUT_ITEMS, ENV_PARAMETERS, CatalogItems, resolve_items
 from processing.costs import task_cost
 from processing.db import Database
-from processing.errors import ProcessingError
+from processing.errors import NoSuchJob, ProcessingError
 from processing.executions import ALGORITHM_PREFIX, ExecutionManager, _Handle
 from processing.journal import LogLine, job_status
 from processing.outputs import Provenance
@@ -184,6 +185,10 @@ class AwsExecutionManager(ExecutionManager):
                                                type="STANDARD")
         return str(created["stateMachineArn"])
 
+    def state_machine_of(self, process_id: str) -> str | None:
+        """The ARN of the workflow's state machine, if it is deployed."""
+        return self._find_state_machine(self.state_machine_name(process_id))
+
     def _find_state_machine(self, name: str) -> str | None:
         for page in self.clients.sfn.get_paginator("list_state_machines").paginate():
             for machine in page["stateMachines"]:
@@ -234,7 +239,48 @@ class AwsExecutionManager(ExecutionManager):
                          and int(index) < len(refs) else str(url))
         return found
 
+    def adopt(self, process_id: str, arn: str, execution_input: Mapping[str, Any], *,
+              principal: str | None, context: Mapping[str, Any]) -> dict[str, Any]:
+        """A job for an execution Step Functions started without us (an EventBridge schedule),
+        under the execution's name: admitted by the budgets like a submitted run (over a hard
+        limit it is stopped on AWS and recorded as failed), then followed like our own runs, so
+        its task runs, logs, costs and outputs are the platform's."""
+        name = arn.rsplit(":", 1)[-1]
+        with contextlib.suppress(NoSuchJob):
+            return self.executions.get(name)  # adopted already (another server, a retry)
+        process = self.process(process_id)
+        workflow = process.workflow
+        items = [str(i) for i in execution_input.get("items") or []]
+        parameters = execution_input.get("parameters")
+        record: dict[str, Any] = {
+            "id": name, "process_id": process.id, "workflow_id": workflow.id,
+            "workflow_version": workflow.version or None,
+            "output_collection": workflow.collection, "definition": workflow.definition,
+            "context": {"renders": workflow.renders, "stac_url": None, "execution_arn": arn,
+                        **context},
+            "input": {"items": items,
+                      "parameters": dict(parameters) if isinstance(parameters, Mapping) else {}},
+            "principal": principal,
+        }
+        admission = (self.admission(process, len(items)) if self.admission is not None
+                     else contextlib.nullcontext((None, {})))
+        try:
+            with admission as (conn, admitted):
+                self.executions.create(
+                    {**record, "context": {**record["context"], **admitted}}, conn)
+        except ProcessingError as exc:  # over a hard budget: it must not go on running
+            self._stop_execution(arn, "Stacworks.BudgetExceeded", str(exc))
+            self.executions.create(record)
+            self.executions.finish(name, "failed", error="Stacworks.BudgetExceeded",
+                                   cause=str(exc))
+            return self.executions.get(name)
+        self._schedule(name)
+        return self.executions.get(name)
+
     def _start(self, row: Mapping[str, Any]) -> str:
+        adopted = (row.get("context") or {}).get("execution_arn")
+        if adopted:  # started by EventBridge: follow it, start nothing
+            return str(adopted)
         machine = self.deploy(row["process_id"], row["definition"])
         execution_input = {**(row["input"] or {}), "items": self._snapshot_inputs(row)}
         try:
@@ -335,10 +381,10 @@ class AwsExecutionManager(ExecutionManager):
             handle.cancel.wait(delay if not handle.cancel.is_set() else
                                self.aws.poll_min_seconds)
 
-    def _stop_execution(self, arn: str) -> None:
+    def _stop_execution(self, arn: str, error: str = "Stacworks.Dismissed",
+                        cause: str = "dismissed through the jobs API") -> None:
         try:
-            self.clients.sfn.stop_execution(executionArn=arn, error="Stacworks.Dismissed",
-                                            cause="dismissed through the jobs API")
+            self.clients.sfn.stop_execution(executionArn=arn, error=error, cause=cause[:32768])
         except ClientError as exc:
             log.warning("StopExecution %s: %s", arn, exc)
 

@@ -1,8 +1,11 @@
 """Schedules on AWS: an EventBridge Scheduler schedule per schedule, targeting the workflow's
 Step Functions state machine (``STACWORKS_PROCESSING_BACKEND=aws``).
 
-EventBridge fires them, so the trigger loop skips schedules that have one. The target input
-is the schedule's fixed inputs as the state machine reads them (item references, parameters).
+EventBridge fires them, so the trigger loop skips schedules that have one; it adopts the
+executions they start instead (:meth:`AwsSchedules.started_runs`, the manager's ``adopt``): each
+becomes a job of the schedule's owner, checked by the budgets and followed like any other. The
+target input is the schedule's fixed inputs as the state machine reads them (item references,
+parameters), marked with the schedule's id.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from processing.aws.manager import AwsBackendError
@@ -91,6 +95,34 @@ class AwsSchedules:
         request = self._request(row, "DISABLED" if paused else "ENABLED")
         with _refusals("update"):
             self.client.update_schedule(**request)
+
+    def started_runs(self, row: dict[str, Any], limit: int = 50
+                     ) -> list[tuple[str, dict[str, Any], datetime]]:
+        """Executions EventBridge Scheduler started for the schedule ``row`` that are no job
+        yet, newest first (at most ``limit`` a pass): (ARN, input, start). Ours are named by
+        their job id; the scheduler's carry the schedule's id in their input."""
+        machine = self.manager.state_machine_of(row["workflow_id"])
+        if machine is None:
+            return []
+        sfn = self.manager.clients.sfn
+        listed = sfn.list_executions(stateMachineArn=machine, maxResults=limit)["executions"]
+        with self.manager.db.connection() as conn:
+            known = {r["id"] for r in conn.execute(
+                "SELECT id FROM stacworks.processing_executions WHERE id = ANY(%s)",
+                ([e["name"] for e in listed],)).fetchall()}
+        found = []
+        for execution in listed:
+            if execution["name"] in known or execution["startDate"] < row["created_at"]:
+                continue
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            try:
+                doc = json.loads(described.get("input") or "{}")
+            except ValueError:
+                continue
+            mark = doc.get("stacworks") if isinstance(doc, dict) else None
+            if isinstance(mark, dict) and mark.get("schedule") == row["id"]:
+                found.append((str(execution["executionArn"]), doc, execution["startDate"]))
+        return found
 
     def delete(self, row: dict[str, Any]) -> None:
         with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):

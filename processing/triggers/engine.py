@@ -67,6 +67,8 @@ class TriggerEngine:
     launch: Launcher
     webhooks: Webhooks
     ingest: IngestQueue | None = None
+    #: processing.triggers.aws.AwsSchedules on the aws back end (its schedules fire there).
+    aws: Any = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -99,6 +101,7 @@ class TriggerEngine:
         at = now or self.clock()
         steps: dict[str, Callable[[], int]] = {
             "schedules": lambda: self.fire_schedules(at),
+            "aws_runs": self.adopt_aws_runs,
             "polls": lambda: self.poll_subscriptions(at),
             "ingest_queued": self.queue_new_products,
             "ingested": self.follow_ingest,
@@ -194,6 +197,30 @@ class TriggerEngine:
             self._end_firing(firing, status, detail, [execution] if execution else [])
             fired += 1
         return fired
+
+    def adopt_aws_runs(self) -> int:
+        """Jobs for the runs EventBridge Scheduler started: the schedule's owner's, under the
+        budgets, and a firing each in the schedule's history."""
+        if self.aws is None:
+            return 0
+        with self.db.connection() as conn:
+            rows = conn.execute("SELECT * FROM stacworks.trigger_schedules "
+                                "WHERE aws_schedule IS NOT NULL").fetchall()
+        adopted = 0
+        for row in rows:
+            for arn, doc, started in self.aws.started_runs(row):
+                # the job first (adopting twice returns the first), then its firing, once
+                job = self.aws.manager.adopt(row["workflow_id"], arn, doc, principal=row["owner"],
+                                             context={"schedule": row["id"]})
+                firing = self._claim_slot("trigger_schedules", row, "schedule",
+                                          f"aws:{job['id']}", started, "firing")
+                if firing is None:
+                    continue
+                refused = job.get("error") == "Stacworks.BudgetExceeded"
+                self._end_firing(firing, "refused" if refused else "started",
+                                 job.get("cause") if refused else None, [job["id"]])
+                adopted += 1
+        return adopted
 
     # -- subscriptions -------------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class Triggers:
 
             aws = AwsSchedules(manager, settings.aws_scheduler_role_arn,
                                settings.aws_schedule_group)
+            engine.aws = aws
         triggers = cls(manager, db, settings, TriggerStore(db, settings), webhooks, budgets,
                        engine, aws)
         manager.admission = triggers.admit

@@ -170,3 +170,70 @@ def test_aws_schedule_targets_the_state_machine(dsn: str, tmp_path: Path,
         assert schedules.client.list_schedules()["Schedules"] == []
     store.delete(row["id"])
     db.close()
+
+
+def test_runs_eventbridge_starts_become_the_owners_jobs(dsn: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EventBridge fires an aws schedule itself (moto never does: its start is done here with
+    the schedule's own target and input). The trigger loop adopts the execution: a job of the
+    schedule's owner, followed, a firing in the schedule's history; once only. Over the hard
+    budget the execution is stopped on AWS and its job recorded as refused."""
+    from moto import mock_aws
+
+    from objectstore import LocalStore, load_settings
+    from processing.aws.manager import AwsExecutionManager
+    from processing.aws.settings import AwsProcessingSettings
+    from processing.settings import ProcessingSettings
+    from processing.triggers.service import Triggers
+    from processing.triggers.settings import TriggerSettings
+    from processing.triggers.store import ScheduleDoc
+    from processing.workflows import WorkflowStore, workflow_from_document
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    role = "arn:aws:iam::123456789012:role/"
+    wf, owner = f"trig-adopt-{uuid.uuid4().hex[:6]}", f"sched-owner-{uuid.uuid4().hex[:6]}"
+    db = Database(dsn, max_size=4)
+    with mock_aws():
+        manager = AwsExecutionManager(
+            db=db, settings=ProcessingSettings(), dsn=dsn, home=tmp_path,
+            object_store=LocalStore(tmp_path / "objects"),
+            store_settings=load_settings(store="s3://trig-bucket/catalog"),
+            aws_settings=AwsProcessingSettings(region="us-east-1",
+                                               state_machine_role_arn=role + "states"))
+        triggers = Triggers.for_manager(manager, TriggerSettings(
+            enabled=False, aws_scheduler_role_arn=role + "scheduler"))
+        WorkflowStore(db).create(workflow_from_document(PASS_ASL, workflow_id=wf))
+        row = triggers.store.create_schedule(ScheduleDoc(
+            workflow_id=wf, cron="0 6 * * *", inputs={"items": ["c/a"]}), owner)
+        triggers.store.set_aws_schedule(row["id"], triggers.aws.put(row))
+        target = triggers.aws.client.get_schedule(Name=triggers.aws.name(row["id"]))["Target"]
+        sfn = manager.clients.sfn
+
+        def fire() -> str:  # what EventBridge Scheduler does at each slot
+            return str(sfn.start_execution(stateMachineArn=target["Arn"],
+                                           input=target["Input"])["executionArn"])
+
+        fired = fire()
+        sfn.start_execution(stateMachineArn=target["Arn"], input="{}")  # not the schedule's
+        assert triggers.engine.adopt_aws_runs() == 1
+        job = manager.executions.get(fired.rsplit(":", 1)[-1])
+        assert job["principal"] == owner and job["context"]["schedule"] == row["id"]
+        assert job["input"]["items"] == ["c/a"] and job["status"] != "failed"
+        assert triggers.engine.adopt_aws_runs() == 0  # once
+        (firing,) = triggers.store.firings(row["id"])
+        assert firing["status"] == "started" and firing["execution_ids"] == [job["id"]]
+
+        _past_run(db, wf, owner, [(4096, 8192, 3600.0)])  # this month's spending, over $0.10
+        triggers.budgets.set(wf, owner, soft_usd=None, hard_usd=0.1)
+        refused = fire()
+        assert triggers.engine.adopt_aws_runs() == 1
+        job = manager.executions.get(refused.rsplit(":", 1)[-1])
+        assert job["status"] == "failed" and job["error"] == "Stacworks.BudgetExceeded"
+        assert sfn.describe_execution(executionArn=refused)["status"] == "ABORTED"
+        assert {f["status"] for f in triggers.store.firings(row["id"])} == {"started", "refused"}
+        manager.shutdown()
+        triggers.aws.delete(row)
+    triggers.store.delete(row["id"])
+    triggers.budgets.delete(wf)
+    db.close()
