@@ -295,3 +295,36 @@ def test_choice_rule_form_and_adding_states_from_the_keyboard(page: Any, web_url
     assert "Wait" in doc["States"]["NDVI"]["ItemProcessor"]["States"]
     assert node(page, "Wait").locator('[data-testid="builder-node-error"]').count() == 1
     assert page.console_log.unexpected() == []
+
+
+def test_undo_and_redo_follow_each_edit(page: Any, web_url: str) -> None:
+    """Buttons and keys (Ctrl+Z, Ctrl+Shift+Z) walk back and forth through the edits; opening a
+    document starts a new history."""
+    open_builder(page, web_url)
+    page.set_input_files('[data-testid="builder-import"]',
+                         str(ROOT / "examples/workflows/ndvi-map.json"))
+    original = asl(page)
+    assert page.is_disabled('[data-testid="builder-undo"]')
+    each = node(page, "EachItem").bounding_box()
+    assert each
+    drag_to(page, palette(page, "Succeed"), each["x"] + each["width"] / 2,
+            each["y"] + each["height"] + 120)
+    node(page, "Succeed").wait_for()
+    assert page.is_disabled('[data-testid="builder-redo"]')
+    page.click('[data-testid="builder-undo"]')
+    node(page, "Succeed").wait_for(state="detached")
+    assert asl(page)["States"] == original["States"]
+    page.click('[data-testid="builder-redo"]')
+    node(page, "Succeed").wait_for()
+    assert "Succeed" in asl(page, "false")["States"]  # unreachable: the validator says so
+
+    page.locator('[data-testid="builder-canvas"]').focus()
+    page.keyboard.press("Control+z")
+    node(page, "Succeed").wait_for(state="detached")
+    page.keyboard.press("Control+Shift+z")
+    node(page, "Succeed").wait_for()
+    page.set_input_files('[data-testid="builder-import"]',
+                         str(ROOT / "examples/workflows/ndvi-map.json"))
+    node(page, "Succeed").wait_for(state="detached")
+    assert page.is_disabled('[data-testid="builder-undo"]')
+    assert page.console_log.unexpected() == []

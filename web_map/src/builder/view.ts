@@ -13,6 +13,7 @@ import { h } from "../ui/dom";
 import { BuilderApi, type Issue, type RunSummary, type TaskLog, type WorkflowDoc } from "./api";
 import { Canvas, type NodeData } from "./canvas";
 import { changesOnly, diffLines } from "./diff";
+import { History } from "./history";
 import { autoLayout } from "./layout";
 import { AslError, canonicalAsl, type Flat, type FlowGraph, type JsonObject, type Problem, type StateKind, exportAsl, fromFlat, importAsl, toFlat } from "./model";
 import { type Algorithm, algorithmTask, controlBody } from "./states";
@@ -60,6 +61,10 @@ export class BuilderView {
   private timer: number | undefined;
   private validation = 0;
   private run: { id: string; timer?: number; states: Record<string, Record<string, number>>; status: string } | null = null;
+  private history = new History();
+  private restoring = false;
+  private undoButton = h("button", { type: "button", "data-testid": "builder-undo", title: "Undo (Ctrl+Z)", disabled: true }, "Undo");
+  private redoButton = h("button", { type: "button", "data-testid": "builder-redo", title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", disabled: true }, "Redo");
 
   private picker = h("select", { "data-testid": "builder-workflow-select", "aria-label": "Workflow" });
   private idInput = h("input", { type: "text", "data-testid": "builder-id", placeholder: "workflow-id", "aria-label": "Workflow id", pattern: ID.source });
@@ -95,6 +100,7 @@ export class BuilderView {
       h("span", { class: "sep" }),
       h("label", { class: "file-button" }, "Import ASL", this.importInput), this.exportButton,
       h("button", { type: "button", "data-testid": "builder-tidy", title: "Lay the states out again", onclick: () => this.tidy() }, "Tidy up"),
+      this.undoButton, this.redoButton,
       h("span", { class: "sep" }),
       this.estimateButton, this.cost, this.runButton,
     );
@@ -125,8 +131,16 @@ export class BuilderView {
       this.updateButtons();
     });
     app.selection.subscribe(() => this.updateButtons());
+    this.undoButton.addEventListener("click", () => this.step(this.history.undo()));
+    this.redoButton.addEventListener("click", () => this.step(this.history.redo()));
     this.canvasEl.addEventListener("keydown", (e) => {
-      if ((e.key === "Delete" || e.key === "Backspace") && this.selectedId && !(e.target instanceof HTMLInputElement)) this.canvas.remove(this.selectedId);
+      if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLSelectElement) return;
+      if ((e.key === "Delete" || e.key === "Backspace") && this.selectedId) this.canvas.remove(this.selectedId);
+      const key = e.key.toLowerCase();
+      if ((e.ctrlKey || e.metaKey) && (key === "z" || key === "y")) {
+        e.preventDefault();
+        this.step(key === "y" || e.shiftKey ? this.history.redo() : this.history.undo());
+      }
     });
     this.canvasEl.tabIndex = 0;
     this.newWorkflow();
@@ -328,6 +342,11 @@ export class BuilderView {
     this.problems = problems;
     this.canvas.settle({ ...flat.top, startAt: graph.startAt }, startsOf(graph, flat));
     this.validated = false;
+    if (!this.restoring) {
+      const snapshot = JSON.stringify(this.document(true));
+      if (byUser) this.history.record(snapshot);
+      else this.history.reset(snapshot);
+    }
     this.asl.textContent = JSON.stringify(this.document(false), null, 2);
     this.asl.dataset.valid = "pending";
     this.decorate();
@@ -335,6 +354,20 @@ export class BuilderView {
     if (this.selectedId && byUser) this.refreshInspectorTitle();
     window.clearTimeout(this.timer);
     this.timer = window.setTimeout(() => void this.validate(), VALIDATE_DELAY_MS);
+  }
+
+  /** Show a document from the history (undo/redo): an edit like any other, not recorded. */
+  private step(snapshot: string | null): void {
+    if (snapshot === null) return;
+    const { graph } = importAsl(JSON.parse(snapshot));
+    this.restoring = true;
+    try {
+      this.canvas.load(toFlat(graph), this.canvas.moved);
+      this.select(null); // the states have new ids
+      this.edited();
+    } finally {
+      this.restoring = false;
+    }
   }
 
   private async validate(): Promise<void> {
@@ -396,6 +429,8 @@ export class BuilderView {
     this.runButton.textContent = n ? `Run on ${n} selected item${n === 1 ? "" : "s"}` : "Run on selection (select items on the map)";
     this.runButton.title = runnable ? "" : "Save the workflow to run it.";
     this.estimateButton.disabled = !runnable;
+    this.undoButton.disabled = !this.history.canUndo;
+    this.redoButton.disabled = !this.history.canRedo;
   }
 
   private select(id: string | null): void {
