@@ -1,5 +1,6 @@
-"""OGC WMS 1.3.0 (GetCapabilities, GetMap) over the catalog's layers, for clients that speak
-only WMS (CREODIAS-style portals, older GIS tools; those speaking only 1.1.1 get 1.1.1).
+"""OGC WMS 1.3.0 (GetCapabilities, GetMap, GetFeatureInfo) over the catalog's layers, for
+clients that speak only WMS (CREODIAS-style portals, older GIS tools; QGIS's Identify asks
+GetFeatureInfo; those speaking only 1.1.1 get 1.1.1).
 
 titiler.extensions' ``wmsExtension`` serves one factory's datasets by path (``LAYERS`` are file
 URLs, every parse error a 500, no size limit); ours lists the same layers as the catalog-wide
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
 
@@ -46,6 +50,10 @@ VERSION = "1.3.0"
 #: exceptions as ``application/vnd.ogc.se_xml``.
 LEGACY = "1.1.1"
 FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+#: GetFeatureInfo answers: the first is the default (WMS leaves it to the server).
+INFO_FORMATS = ("text/plain", "application/json", "text/html")
+#: The most items a GetFeatureInfo lists per layer, whatever FEATURE_COUNT asks.
+MAX_FEATURES = 50
 #: CRS -> (the CRS the tile route reads/writes, whether BBOX is latitude first)
 CRSES = {"EPSG:4326": ("EPSG:4326", True), "CRS:84": ("EPSG:4326", False),
          "EPSG:3857": ("EPSG:3857", False)}
@@ -55,6 +63,7 @@ _WORLD_M = 20037508.342789244
 _EXTENT = {"EPSG:4326": (360.0, 90.0), "EPSG:3857": (2 * _WORLD_M, 2 * _WORLD_M)}
 _MERCATOR_LAT = 85.0511287798066
 _TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+_TO_LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
 
 _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
     """<?xml version="1.0" encoding="UTF-8"?>
@@ -83,6 +92,13 @@ _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
         <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
         </HTTP></DCPType>
       </GetMap>
+      <GetFeatureInfo>
+        {%- for f in info_formats %}
+        <Format>{{ f }}</Format>
+        {%- endfor %}
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+      </GetFeatureInfo>
     </Request>
     <Exception><Format>XML</Format></Exception>
     <Layer>
@@ -95,7 +111,7 @@ _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
         <southBoundLatitude>-90</southBoundLatitude><northBoundLatitude>90</northBoundLatitude>
       </EX_GeographicBoundingBox>
       {%- for layer in layers %}
-      <Layer queryable="0" opaque="0">
+      <Layer queryable="1" opaque="0">
         <Name>{{ layer.id }}</Name>
         <Title>{{ layer.title }}</Title>
         <Abstract>{{ layer.abstract }}</Abstract>
@@ -144,6 +160,13 @@ _CAPABILITIES_111 = jinja2.Environment(autoescape=True).from_string(
         <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
         </HTTP></DCPType>
       </GetMap>
+      <GetFeatureInfo>
+        {%- for f in info_formats %}
+        <Format>{{ f }}</Format>
+        {%- endfor %}
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+      </GetFeatureInfo>
     </Request>
     <Exception><Format>application/vnd.ogc.se_xml</Format></Exception>
     <Layer>
@@ -153,7 +176,7 @@ _CAPABILITIES_111 = jinja2.Environment(autoescape=True).from_string(
       {%- endfor %}
       <LatLonBoundingBox minx="-180" miny="-90" maxx="180" maxy="90"/>
       {%- for layer in layers %}
-      <Layer queryable="0" opaque="0">
+      <Layer queryable="1" opaque="0">
         <Name>{{ layer.id }}</Name>
         <Title>{{ layer.title }}</Title>
         <Abstract>{{ layer.abstract }}</Abstract>
@@ -179,7 +202,7 @@ _OPENAPI_PARAMETERS = [
      "schema": {"type": "string", **({"enum": enum} if enum else {})}, "description": text}
     for name, enum, text in (
         ("SERVICE", ["WMS"], "The service type."),
-        ("REQUEST", ["GetCapabilities", "GetMap"], "The operation."),
+        ("REQUEST", ["GetCapabilities", "GetMap", "GetFeatureInfo"], "The operation."),
         ("VERSION", [VERSION, LEGACY], "WMS version (1.3.0, or 1.1.1)."),
         ("LAYERS", None, "Comma-separated layer names (collection ids), bottom first."),
         ("STYLES", None, "Comma-separated render presets, one per layer (empty: default)."),
@@ -192,6 +215,11 @@ _OPENAPI_PARAMETERS = [
         ("TRANSPARENT", ["TRUE", "FALSE"], "Transparent background (PNG)."),
         ("BGCOLOR", None, "Background colour 0xRRGGBB."),
         ("EXCEPTIONS", ["XML"], "Exception format."),
+        ("QUERY_LAYERS", None, "GetFeatureInfo: the layers to query (among LAYERS)."),
+        ("I", None, "GetFeatureInfo: pixel column in the map, from 0 (X in 1.1.1)."),
+        ("J", None, "GetFeatureInfo: pixel row in the map, from 0 (Y in 1.1.1)."),
+        ("INFO_FORMAT", list(INFO_FORMATS), "GetFeatureInfo: the answer's format."),
+        ("FEATURE_COUNT", None, "GetFeatureInfo: most values per layer (items under the point)."),
     )
 ]
 
@@ -304,8 +332,10 @@ def wms_router(settings: TilerSettings, catalog: CatalogLayers) -> APIRouter:
                 return _capabilities(request, settings, layers, legacy=legacy)
             if operation in ("getmap", "map"):
                 return await _get_map(request, q, settings, catalog)
-            raise WmsError("OperationNotSupported",
-                           "invalid parameter 'REQUEST': GetCapabilities or GetMap")
+            if operation in ("getfeatureinfo", "feature_info"):
+                return await _get_feature_info(request, q, settings, catalog)
+            raise WmsError("OperationNotSupported", "invalid parameter 'REQUEST': "
+                           "GetCapabilities, GetMap or GetFeatureInfo")
         except WmsError as exc:
             if not legacy:
                 raise  # the 1.3.0 ServiceExceptionReport (tiler.errors)
@@ -336,7 +366,7 @@ def _capabilities(
     url = f"{request.base_url}wms?" + (f"{urlencode(credential)}&" if credential else "")
     template = _CAPABILITIES_111 if legacy else _CAPABILITIES
     xml = template.render(
-        title=settings.title, url=url, formats=list(FORMATS),
+        title=settings.title, url=url, formats=list(FORMATS), info_formats=list(INFO_FORMATS),
         crses=[c for c in CRSES if not (legacy and c == "CRS:84")],
         max_size=settings.wms_max_size, max_layers=settings.wms_max_layers,
         layers=[{"id": la.id, "title": la.title, "abstract": la.abstract, "bbox": la.bbox,
@@ -345,9 +375,38 @@ def _capabilities(
     return Response(xml, media_type="application/vnd.ogc.wms_xml" if legacy else "text/xml")
 
 
+@dataclass(frozen=True)
+class _MapPart:
+    """What GetMap and GetFeatureInfo share: the map's layers, styles and extent."""
+
+    legacy: bool
+    picked: list[tuple[str, str]]  # (layer, style), the first at the bottom
+    bbox: tuple[float, float, float, float]
+    crs: str
+    width: int
+    height: int
+
+
 async def _get_map(
     request: Request, q: Mapping[str, str], settings: TilerSettings, catalog: CatalogLayers
 ) -> Response:
+    part = await _map_part(request, q, settings, catalog)
+    fmt = _required(q, "FORMAT").split(";")[0].strip().lower()
+    if fmt not in FORMATS:
+        raise WmsError("InvalidFormat", f"invalid parameter 'FORMAT': one of {', '.join(FORMATS)}")
+    transparent = _flag(q, "TRANSPARENT")
+    background = _colour(q)
+    pngs = await asyncio.gather(*(
+        _draw(request, name, style, part.bbox, part.crs, part.width, part.height)
+        for name, style in part.picked))
+    body = await run_in_threadpool(  # pixels off the event loop
+        _compose, pngs, (part.width, part.height), fmt, None if transparent else background)
+    return Response(body, media_type=fmt)
+
+
+async def _map_part(
+    request: Request, q: Mapping[str, str], settings: TilerSettings, catalog: CatalogLayers
+) -> _MapPart:
     version = q.get("version") or q.get("wmtver") or ""
     if not version:
         raise WmsError("MissingParameterValue", "missing parameter 'VERSION'")
@@ -373,12 +432,6 @@ async def _get_map(
     bbox = _bbox(q, lat_first, _EXTENT[crs])
     width = _size(q, "WIDTH", settings.wms_max_size)
     height = _size(q, "HEIGHT", settings.wms_max_size)
-    fmt = _required(q, "FORMAT").split(";")[0].strip().lower()
-    if fmt not in FORMATS:
-        raise WmsError("InvalidFormat", f"invalid parameter 'FORMAT': one of {', '.join(FORMATS)}")
-    transparent = _flag(q, "TRANSPARENT")
-    background = _colour(q)
-
     known = {la.id: la for la in await run_in_threadpool(catalog.layers, request, names)}
     picked: list[tuple[str, str]] = []
     for name, style in zip(names, styles, strict=True):
@@ -389,12 +442,106 @@ async def _get_map(
         if style not in layer.renders:
             raise WmsError("StyleNotDefined", f"no style {style[:64]!r} for layer {name[:128]!r}")
         picked.append((name, style))
+    return _MapPart(legacy, picked, bbox, crs, width, height)
 
-    pngs = await asyncio.gather(*(
-        _draw(request, name, style, bbox, crs, width, height) for name, style in picked))
-    body = await run_in_threadpool(  # pixels off the event loop
-        _compose, pngs, (width, height), fmt, None if transparent else background)
-    return Response(body, media_type=fmt)
+
+async def _get_feature_info(
+    request: Request, q: Mapping[str, str], settings: TilerSettings, catalog: CatalogLayers
+) -> Response:
+    """The values under one pixel of a map (QGIS's Identify): each queried layer's bands, as
+    its render preset reads them (assets or expression), per item under the point, through
+    the tile service's own ``point`` route as the caller."""
+    part = await _map_part(request, q, settings, catalog)
+    styles = dict(part.picked)
+    queried = _required(q, "QUERY_LAYERS").split(",")
+    for name in queried:
+        if name not in styles:
+            raise WmsError("LayerNotQueryable",
+                           f"invalid parameter 'QUERY_LAYERS': {name[:128]!r} is not in LAYERS")
+    i_name, j_name = ("X", "Y") if part.legacy and "x" in q else ("I", "J")
+    i, j = _pixel(q, i_name, part.width), _pixel(q, j_name, part.height)
+    info_format = (q.get("info_format") or INFO_FORMATS[0]).split(";")[0].strip().lower()
+    if info_format not in INFO_FORMATS:
+        raise WmsError("InvalidFormat",
+                       f"invalid parameter 'INFO_FORMAT': one of {', '.join(INFO_FORMATS)}")
+    try:
+        count = min(max(int(q.get("feature_count") or 1), 1), MAX_FEATURES)
+    except ValueError:
+        raise WmsError("InvalidParameterValue",
+                       "invalid parameter 'FEATURE_COUNT': a positive integer") from None
+    w, s, e, n = part.bbox
+    x = w + (i + 0.5) * (e - w) / part.width  # the pixel's centre
+    y = n - (j + 0.5) * (n - s) / part.height
+    lon, lat = (x, y) if part.crs == "EPSG:4326" else _TO_LONLAT.transform(x, y)
+    found = await asyncio.gather(*(
+        _values(request, name, styles[name], lon, lat) for name in queried))
+    rows = [(name, str(point["item"]), point["values"])
+            for name, points in zip(queried, found, strict=True) for point in points[:count]]
+    if info_format == "application/json":
+        features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                     "properties": {"layer": name, "style": styles[name], "item": item,
+                                    "values": values}} for name, item, values in rows]
+        return Response(json.dumps({"type": "FeatureCollection", "features": features}),
+                        media_type="application/json")
+    if info_format == "text/html":
+        cells = "".join(f"<tr><td>{escape(name)}</td><td>{escape(item)}</td>"
+                        f"<td>{escape(_band_text(values))}</td></tr>"
+                        for name, item, values in rows)
+        return Response(
+            "<!DOCTYPE html><html><body><table><tr><th>layer</th><th>item</th><th>values</th>"
+            f"</tr>{cells}</table></body></html>", media_type="text/html")
+    lines = [f"{lon:.6f}, {lat:.6f}"] + [f"{name} {item}: {_band_text(values)}"
+                                         for name, item, values in rows]
+    if not rows:
+        lines.append("no values here")
+    return Response("\n".join(lines) + "\n", media_type="text/plain")
+
+
+def _band_text(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{band}={value}" for band, value in values.items())
+
+
+def _pixel(q: Mapping[str, str], name: str, size: int) -> int:
+    raw = _required(q, name)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise WmsError("InvalidPoint", f"invalid parameter '{name}': an integer") from None
+    if not 0 <= value < size:
+        raise WmsError("InvalidPoint", f"invalid parameter '{name}': from 0 to {size - 1}")
+    return value
+
+
+async def _values(request: Request, collection: str, style: str, lon: float,
+                  lat: float) -> list[dict[str, Any]]:
+    """Band values of each item of ``collection`` under (lon, lat), as its render reads them
+    (none: no item there, or a layer whose data has no pixels, such as a point cloud)."""
+    path = f"/collections/{quote(collection, safe='')}/point/{lon!r},{lat!r}"
+    r = await _internal_get(request, path, [("render", style)])
+    if r.status_code != 200:
+        if r.status_code >= 500:
+            raise WmsError("NoApplicableCode", "the layer could not be read", r.status_code)
+        return []  # nothing there (404), or no pixels to read (a 4xx for point clouds)
+    points = []
+    for asset in r.json().get("assets") or []:
+        names = asset.get("band_names") or []
+        values = asset.get("values") or []
+        labels = names if len(names) == len(values) else [f"b{k + 1}" for k in range(len(values))]
+        points.append({"item": str(asset.get("name", "")),
+                       "values": {str(b): v for b, v in zip(labels, values, strict=True)}})
+    return points
+
+
+async def _internal_get(request: Request, path: str,
+                        query: list[tuple[str, str]]) -> httpx.Response:
+    """GET a route of this tile service in-process, with the caller's credential."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
+    client = request.client
+    transport = httpx.ASGITransport(
+        app=request.app, client=(client.host, client.port) if client else ("127.0.0.1", 0))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tiles.internal") as http:
+        return await http.get(f"{path}?{urlencode([*query, *_credential(request)])}",
+                              headers=headers)
 
 
 def _compose(
@@ -428,14 +575,8 @@ async def _draw(
     there)."""
     path = (f"/collections/{quote(collection, safe='')}/bbox/"
             f"{','.join(repr(float(v)) for v in bbox)}/{width}x{height}.png")
-    query = urlencode([("coord_crs", crs), ("dst_crs", crs), ("render", style),
-                       *_credential(request)])
-    headers = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
-    client = request.client
-    transport = httpx.ASGITransport(
-        app=request.app, client=(client.host, client.port) if client else ("127.0.0.1", 0))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tiles.internal") as http:
-        r = await http.get(f"{path}?{query}", headers=headers)
+    r = await _internal_get(request, path,
+                            [("coord_crs", crs), ("dst_crs", crs), ("render", style)])
     if r.status_code == 204:
         return None
     if r.status_code != 200:

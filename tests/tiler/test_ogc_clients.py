@@ -232,6 +232,48 @@ def test_wms_getmap_every_layer_anonymous(ogc: Ogc) -> None:
         real_pixels(img.read(), "image/jpeg")
 
 
+def test_wms_getfeatureinfo_reads_the_values_under_a_pixel(ogc: Ogc) -> None:
+    """QGIS's Identify: OWSLib's getfeatureinfo at a map's centre pixel, as JSON, text and
+    HTML, gives the style's bands at that point, as the tile service's point route reads them;
+    a private layer answers only to its key; a pixel outside the map is an exception."""
+    wms = WebMapService(f"{ogc.base}/tiles/wms", version="1.3.0")
+    layers = _wms_layers(wms)
+    assert layers[PUBLIC].queryable == 1
+    box = _centre_box(layers[PUBLIC].boundingBoxWGS84)
+
+    def identify(service: WebMapService, layer: str, fmt: str, style: str = "",
+                 xy: tuple[int, int] = (50, 50)) -> bytes:
+        return service.getfeatureinfo(
+            layers=[layer], styles=[style], srs="EPSG:4326", bbox=box, size=(101, 101),
+            format="image/png", query_layers=[layer], info_format=fmt, xy=xy).read()
+
+    for style in ("true-color", "ndvi"):
+        (feature,) = json.loads(identify(wms, PUBLIC, "application/json", style))["features"]
+        lon, lat = feature["geometry"]["coordinates"]
+        assert abs(lon - (box[0] + box[2]) / 2) < 1e-9 and abs(lat - (box[1] + box[3]) / 2) < 1e-9
+        point = httpx.get(f"{ogc.base}/tiles/collections/{PUBLIC}/point/{lon},{lat}",
+                          params={"render": style}, timeout=30).json()["assets"][0]
+        props = feature["properties"]
+        assert props["style"] == style and props["item"] == point["name"]
+        assert list(props["values"].values()) == point["values"]
+    assert len(json.loads(identify(wms, PUBLIC, "application/json"))["features"][0][
+        "properties"]["values"]) == 3  # true colour: red, green, blue
+    text = identify(wms, PUBLIC, "text/plain").decode()
+    assert f"{PUBLIC} {point['name']}: " in text
+    assert b"<td>" in identify(wms, PUBLIC, "text/html")
+    with pytest.raises(ServiceException, match="no layer"):
+        identify(wms, PRIVATE, "application/json")
+    keyed = WebMapService(f"{ogc.base}/tiles/wms?key={ogc.key}", version="1.3.0")
+    box = _centre_box(_wms_layers(keyed)[PRIVATE].boundingBoxWGS84)
+    assert json.loads(identify(keyed, PRIVATE, "application/json"))["features"]
+    with pytest.raises(ServiceException, match="'I'"):
+        identify(wms, PUBLIC, "text/plain", xy=(101, 5))
+    old = WebMapService(f"{ogc.base}/tiles/wms", version="1.1.1")  # X/Y, longitude first
+    box = _centre_box(layers[PUBLIC].boundingBoxWGS84)
+    (feature,) = json.loads(identify(old, PUBLIC, "application/json"))["features"]
+    assert feature["geometry"]["coordinates"] == [lon, lat]
+
+
 def test_wms_axis_order(ogc: Ogc) -> None:
     """EPSG:4326 is latitude first in WMS 1.3.0, CRS:84 longitude first: the same map."""
     wms = WebMapService(f"{ogc.base}/tiles/wms", version="1.3.0")
@@ -290,7 +332,17 @@ GETMAP = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": P
 
 @pytest.mark.parametrize(("change", "code"), [
     ({"REQUEST": None}, "MissingParameterValue"),
-    ({"REQUEST": "GetFeatureInfo"}, "OperationNotSupported"),
+    ({"REQUEST": "GetLegendGraphic"}, "OperationNotSupported"),
+    ({"REQUEST": "GetFeatureInfo"}, "MissingParameterValue"),  # no QUERY_LAYERS
+    ({"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": LOADED, "I": "1", "J": "1"},
+     "LayerNotQueryable"),  # not among LAYERS
+    ({"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": PUBLIC, "I": "-1", "J": "1"},
+     "InvalidPoint"),
+    ({"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": PUBLIC, "I": "1", "J": "x"}, "InvalidPoint"),
+    ({"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": PUBLIC, "I": "1", "J": "1",
+      "INFO_FORMAT": "text/xml"}, "InvalidFormat"),
+    ({"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": PUBLIC, "I": "1", "J": "1",
+      "FEATURE_COUNT": "many"}, "InvalidParameterValue"),
     ({"VERSION": "2.0.0"}, "InvalidParameterValue"),
     ({"LAYERS": "no-such-layer"}, "LayerNotDefined"),
     ({"LAYERS": PRIVATE}, "LayerNotDefined"),  # anonymous: hidden is unknown

@@ -394,6 +394,11 @@ def test_the_collection_is_a_wmts_and_wms_layer(served: Served, cloud: Cloud) ->
     img = wms.getmap(layers=[PUBLIC], styles=["classification"], srs="EPSG:3857",
                      bbox=tuple(TMS.xy_bounds(t)), size=(256, 256), format="image/png")
     assert int((png(img.read())[:, :, -1] > 0).sum()) > 100
+    # Identify on a point cloud: no pixels to read there, a clean "nothing", not an error
+    info = wms.getfeatureinfo(layers=[PUBLIC], styles=["dtm"], srs="EPSG:3857",
+                              bbox=tuple(TMS.xy_bounds(t)), size=(256, 256), format="image/png",
+                              query_layers=[PUBLIC], info_format="text/plain", xy=(128, 128))
+    assert "no values here" in info.read().decode()
 
 
 def test_the_lidar_dtm_algorithm_agrees_with_the_dtm_tile(cloud: Cloud) -> None:
