@@ -65,8 +65,14 @@ _MERCATOR_LAT = 85.0511287798066
 _TO_MERCATOR = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 _TO_LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
 
+#: The one way in of every operation (an HTTP GET on the service's URL), as both versions say it.
+_GET = """{% macro get(url) %}
+        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
+        </HTTP></DCPType>
+{%- endmacro %}"""
+
 _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
-    """<?xml version="1.0" encoding="UTF-8"?>
+    _GET + """<?xml version="1.0" encoding="UTF-8"?>
 <WMS_Capabilities version="1.3.0" xmlns="http://www.opengis.net/wms"
  xmlns:xlink="http://www.w3.org/1999/xlink">
   <Service>
@@ -82,22 +88,19 @@ _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
     <Request>
       <GetCapabilities>
         <Format>text/xml</Format>
-        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
-        </HTTP></DCPType>
+        {{- get(url) }}
       </GetCapabilities>
       <GetMap>
         {%- for f in formats %}
         <Format>{{ f }}</Format>
         {%- endfor %}
-        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
-        </HTTP></DCPType>
+        {{- get(url) }}
       </GetMap>
       <GetFeatureInfo>
         {%- for f in info_formats %}
         <Format>{{ f }}</Format>
         {%- endfor %}
-        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
-        </HTTP></DCPType>
+        {{- get(url) }}
       </GetFeatureInfo>
     </Request>
     <Exception><Format>XML</Format></Exception>
@@ -139,7 +142,7 @@ _CAPABILITIES = jinja2.Environment(autoescape=True).from_string(
 )
 
 _CAPABILITIES_111 = jinja2.Environment(autoescape=True).from_string(
-    """<?xml version="1.0" encoding="UTF-8"?>
+    _GET + """<?xml version="1.0" encoding="UTF-8"?>
 <WMT_MS_Capabilities version="1.1.1" xmlns:xlink="http://www.w3.org/1999/xlink">
   <Service>
     <Name>OGC:WMS</Name>
@@ -150,22 +153,19 @@ _CAPABILITIES_111 = jinja2.Environment(autoescape=True).from_string(
     <Request>
       <GetCapabilities>
         <Format>application/vnd.ogc.wms_xml</Format>
-        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
-        </HTTP></DCPType>
+        {{- get(url) }}
       </GetCapabilities>
       <GetMap>
         {%- for f in formats %}
         <Format>{{ f }}</Format>
         {%- endfor %}
-        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
-        </HTTP></DCPType>
+        {{- get(url) }}
       </GetMap>
       <GetFeatureInfo>
         {%- for f in info_formats %}
         <Format>{{ f }}</Format>
         {%- endfor %}
-        <DCPType><HTTP><Get><OnlineResource xlink:type="simple" xlink:href="{{ url }}"/></Get>
-        </HTTP></DCPType>
+        {{- get(url) }}
       </GetFeatureInfo>
     </Request>
     <Exception><Format>application/vnd.ogc.se_xml</Format></Exception>

@@ -118,15 +118,29 @@ def test_schedule_and_subscribe_commands(server: str, dsn: str, stacworks_env: d
         db.close()
 
 
+ROLE = "arn:aws:iam::123456789012:role/"
+
+
+def _aws_manager(db: Database, dsn: str, tmp_path: Path) -> Any:
+    """The aws back end's execution manager, on moto (inside ``mock_aws``)."""
+    from objectstore import LocalStore, load_settings
+    from processing.aws.manager import AwsExecutionManager
+    from processing.aws.settings import AwsProcessingSettings
+    from processing.settings import ProcessingSettings
+
+    return AwsExecutionManager(
+        db=db, settings=ProcessingSettings(), dsn=dsn, home=tmp_path,
+        object_store=LocalStore(tmp_path / "objects"),
+        store_settings=load_settings(store="s3://trig-bucket/catalog"),
+        aws_settings=AwsProcessingSettings(region="us-east-1",
+                                           state_machine_role_arn=ROLE + "states"))
+
+
 def test_aws_schedule_targets_the_state_machine(dsn: str, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """moto stores the schedule (it never fires): its target, role, input and expression."""
     from moto import mock_aws
 
-    from objectstore import LocalStore, load_settings
-    from processing.aws.manager import AwsExecutionManager
-    from processing.aws.settings import AwsProcessingSettings
-    from processing.settings import ProcessingSettings
     from processing.triggers.aws import AwsSchedules
     from processing.triggers.settings import TriggerSettings
     from processing.triggers.store import ScheduleDoc, TriggerStore
@@ -134,22 +148,16 @@ def test_aws_schedule_targets_the_state_machine(dsn: str, tmp_path: Path,
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
-    role = "arn:aws:iam::123456789012:role/"
     wf = f"trig-aws-{uuid.uuid4().hex[:6]}"
     db = Database(dsn, max_size=2)
     with mock_aws():
-        manager = AwsExecutionManager(
-            db=db, settings=ProcessingSettings(), dsn=dsn, home=tmp_path,
-            object_store=LocalStore(tmp_path / "objects"),
-            store_settings=load_settings(store="s3://trig-bucket/catalog"),
-            aws_settings=AwsProcessingSettings(region="us-east-1",
-                                               state_machine_role_arn=role + "states"))
+        manager = _aws_manager(db, dsn, tmp_path)
         WorkflowStore(db).create(workflow_from_document(PASS_ASL, workflow_id=wf))
         store = TriggerStore(db, TriggerSettings())
         inputs: dict[str, Any] = {"items": ["sentinel-2-l2a/S2B_1"], "parameters": {"k": 1}}
         row = store.create_schedule(ScheduleDoc(workflow_id=wf, cron="30 6 * * 1-5",
                                                 timezone="Europe/Paris", inputs=inputs), None)
-        schedules = AwsSchedules(manager, role + "scheduler")
+        schedules = AwsSchedules(manager, ROLE + "scheduler")
         name = schedules.put(row)
         store.set_aws_schedule(row["id"], name)
         got = schedules.client.get_schedule(Name=name, GroupName="default")
@@ -159,7 +167,7 @@ def test_aws_schedule_targets_the_state_machine(dsn: str, tmp_path: Path,
         machine = manager.clients.sfn.describe_state_machine(
             stateMachineArn=got["Target"]["Arn"])
         assert machine["name"] == manager.state_machine_name(wf)
-        assert got["Target"]["RoleArn"] == role + "scheduler"
+        assert got["Target"]["RoleArn"] == ROLE + "scheduler"
         target_input = json.loads(got["Target"]["Input"])
         assert target_input["items"] == inputs["items"]
         assert target_input["parameters"] == {"k": 1}
@@ -180,10 +188,6 @@ def test_runs_eventbridge_starts_become_the_owners_jobs(dsn: str, tmp_path: Path
     budget the execution is stopped on AWS and its job recorded as refused."""
     from moto import mock_aws
 
-    from objectstore import LocalStore, load_settings
-    from processing.aws.manager import AwsExecutionManager
-    from processing.aws.settings import AwsProcessingSettings
-    from processing.settings import ProcessingSettings
     from processing.triggers.service import Triggers
     from processing.triggers.settings import TriggerSettings
     from processing.triggers.store import ScheduleDoc
@@ -191,18 +195,12 @@ def test_runs_eventbridge_starts_become_the_owners_jobs(dsn: str, tmp_path: Path
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
-    role = "arn:aws:iam::123456789012:role/"
     wf, owner = f"trig-adopt-{uuid.uuid4().hex[:6]}", f"sched-owner-{uuid.uuid4().hex[:6]}"
     db = Database(dsn, max_size=4)
     with mock_aws():
-        manager = AwsExecutionManager(
-            db=db, settings=ProcessingSettings(), dsn=dsn, home=tmp_path,
-            object_store=LocalStore(tmp_path / "objects"),
-            store_settings=load_settings(store="s3://trig-bucket/catalog"),
-            aws_settings=AwsProcessingSettings(region="us-east-1",
-                                               state_machine_role_arn=role + "states"))
+        manager = _aws_manager(db, dsn, tmp_path)
         triggers = Triggers.for_manager(manager, TriggerSettings(
-            enabled=False, aws_scheduler_role_arn=role + "scheduler"))
+            enabled=False, aws_scheduler_role_arn=ROLE + "scheduler"))
         WorkflowStore(db).create(workflow_from_document(PASS_ASL, workflow_id=wf))
         row = triggers.store.create_schedule(ScheduleDoc(
             workflow_id=wf, cron="0 6 * * *", inputs={"items": ["c/a"]}), owner)
