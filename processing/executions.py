@@ -204,36 +204,41 @@ class ExecutionManager:
                 row["id"], row["owner"], self.owner
             ):
                 continue
-            cause = f"the server running it ({row['owner'] or 'none yet'}) stopped"
-            for task in self.executions.abandon_task_runs(row["id"], cause):
-                killed = kill_task_processes(task["token"])
-                if self.settings.runner == "docker" and kill_task_container(task["token"]):
-                    log.warning("removed the leftover task container of %s", row["id"])
-                if killed:
-                    log.warning("killed leftover task processes %s of %s", killed, row["id"])
             recovered.append(row["id"])
-            crashed = self.executions.crashed_runs(row["id"])
-            if row["cancel_requested"]:
-                self._finish(row["id"], "dismissed", cause="cancelled")
-            elif crashed >= self.settings.max_crashed_runs:
-                log.error("execution %s: its server died during a task in %s runs; failing it",
-                          row["id"], crashed)
-                self._finish(
-                    row["id"], "failed", error="Stacworks.WorkerCrashed",
-                    cause=f"the server running it stopped while a task ran, in {crashed} runs "
-                    "(a task that exhausts memory or kills its worker?); not resumed again "
-                    f"(STACWORKS_PROCESSING_MAX_CRASHED_RUNS={self.settings.max_crashed_runs})",
-                )
-            elif self.settings.on_restart == "resume":
-                log.info("resuming execution %s (%s)", row["id"], cause)
-                self._schedule(row["id"])
-            else:
-                self._finish(
-                    row["id"], "failed", error="Stacworks.ServerRestarted",
-                    cause=f"{cause}; resuming after a restart is disabled "
-                    "(STACWORKS_PROCESSING_ON_RESTART=fail)",
-                )
+            self._recover(row, f"the server running it ({row['owner'] or 'none yet'}) stopped")
         return recovered
+
+    def _recover(self, row: Mapping[str, Any], cause: str) -> None:
+        """Take up one execution a dead server left: its task runs are lost with their
+        processes, so they are abandoned, and the execution resumes from its history (or
+        fails, after too many crashes or with ``on_restart=fail``)."""
+        for task in self.executions.abandon_task_runs(row["id"], cause):
+            killed = kill_task_processes(task["token"])
+            if self.settings.runner == "docker" and kill_task_container(task["token"]):
+                log.warning("removed the leftover task container of %s", row["id"])
+            if killed:
+                log.warning("killed leftover task processes %s of %s", killed, row["id"])
+        crashed = self.executions.crashed_runs(row["id"])
+        if row["cancel_requested"]:
+            self._finish(row["id"], "dismissed", cause="cancelled")
+        elif crashed >= self.settings.max_crashed_runs:
+            log.error("execution %s: its server died during a task in %s runs; failing it",
+                      row["id"], crashed)
+            self._finish(
+                row["id"], "failed", error="Stacworks.WorkerCrashed",
+                cause=f"the server running it stopped while a task ran, in {crashed} runs "
+                "(a task that exhausts memory or kills its worker?); not resumed again "
+                f"(STACWORKS_PROCESSING_MAX_CRASHED_RUNS={self.settings.max_crashed_runs})",
+            )
+        elif self.settings.on_restart == "resume":
+            log.info("resuming execution %s (%s)", row["id"], cause)
+            self._schedule(row["id"])
+        else:
+            self._finish(
+                row["id"], "failed", error="Stacworks.ServerRestarted",
+                cause=f"{cause}; resuming after a restart is disabled "
+                "(STACWORKS_PROCESSING_ON_RESTART=fail)",
+            )
 
     # -- processes -----------------------------------------------------------------------------
 

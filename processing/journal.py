@@ -395,6 +395,19 @@ class ExecutionJournal:
                 (execution_id,),
             ).fetchall()
 
+    def log_totals(self, task_run_id: int) -> tuple[int, int, bool]:
+        """Lines and bytes recorded for a task run, and whether they end in a truncation
+        notice (what a follower taking over an AWS task's logs continues from)."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS n, coalesce(sum(octet_length(message)), 0) AS size, "
+                "coalesce(bool_or(message LIKE '[stacworks: log truncated%%'), false) AS cut "
+                "FROM stacworks.processing_logs WHERE task_run_id = %s",
+                (task_run_id,),
+            ).fetchone()
+        assert row is not None
+        return int(row["n"]), int(row["size"]), bool(row["cut"])
+
     def logs(self, execution_id: str, *, after: int = 0, task_run_id: int | None = None,
              limit: int = 10000) -> list[dict[str, Any]]:
         with self.db.connection() as conn:

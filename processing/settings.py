@@ -56,7 +56,8 @@ class ProcessingSettings(BaseSettings):
     )
     on_restart: Literal["resume", "fail"] = Field(
         default="resume",
-        description="What a starting server does with executions a dead server left running.",
+        description="What a starting server does with local executions a dead server left "
+        "running (the aws back end always follows its executions again: they ran on).",
     )
     max_crashed_runs: int = Field(
         default=3, ge=1,

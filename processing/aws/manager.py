@@ -97,6 +97,7 @@ class _LogCursor:
     lines: int = 0
     size: int = 0
     closed: bool = False  # the per-task bound was reached
+    skip: int = 0  # lines a previous server copied (a followed-again execution reads anew)
 
 
 class AwsExecutionManager(ExecutionManager):
@@ -294,8 +295,47 @@ class AwsExecutionManager(ExecutionManager):
 
     # -- running -------------------------------------------------------------------------------
 
+    def _recover(self, row: Mapping[str, Any], cause: str) -> None:
+        """Take up a job a stopped server was following. Its Step Functions execution and
+        Fargate tasks went on without that server, so nothing is abandoned, killed or counted
+        as a crash, and ``on_restart`` (which is about lost local work) does not apply: the
+        execution is followed again under the same run, its recorded task runs kept."""
+        log.info("following execution %s again (%s)", row["id"], cause)
+        self._schedule(row["id"])
+
+    def _execution_arn_of(self, row: Mapping[str, Any]) -> str | None:
+        """The ARN a started job's execution has (found without deploying anything: the
+        job's definition may be an older version than the state machine's)."""
+        adopted = (row.get("context") or {}).get("execution_arn")
+        if adopted:
+            return str(adopted)
+        machine = self.state_machine_of(row["process_id"])
+        return self.execution_arn(machine, row["id"]) if machine else None
+
+    def _started(self, row: Mapping[str, Any]) -> str | None:
+        """The execution of a job a previous server claimed, if it exists on Step Functions
+        (a server can stop between claiming a job and starting its execution)."""
+        if row["status"] != "running" or not row["run"]:
+            return None
+        arn = self._execution_arn_of(row)
+        if arn is None:
+            return None
+        try:
+            self.clients.sfn.describe_execution(executionArn=arn)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return None
+            raise
+        return arn
+
     def _run(self, execution_id: str, handle: _Handle) -> None:
         row = self.executions.get(execution_id)
+        arn: str | None = self._started(row)
+        if arn is not None:  # followed again after a restart: same run, same task runs
+            if row["cancel_requested"]:
+                handle.cancel.set()  # stopped on AWS by the follower, the abort recorded
+            self._follow(row, int(row["run"]), arn, handle, resumed=True)
+            return
         if row["cancel_requested"] or handle.cancel.is_set():
             if not handle.interrupted:
                 self.executions.finish(execution_id, "dismissed", cause="cancelled")
@@ -319,12 +359,19 @@ class AwsExecutionManager(ExecutionManager):
             events += page["events"]
         return events
 
-    def _follow(self, row: Mapping[str, Any], run: int, arn: str, handle: _Handle) -> None:
-        """Poll until the execution ends (back-off while nothing happens)."""
+    def _follow(self, row: Mapping[str, Any], run: int, arn: str, handle: _Handle, *,
+                resumed: bool = False) -> None:
+        """Poll until the execution ends (back-off while nothing happens). ``resumed``: a
+        previous server followed this run; its task runs are matched to the history's tasks
+        by their output prefix (unique per task), and what it recorded is not recorded again
+        (no second cost, publication or copy of a log line)."""
         execution_id = row["id"]
         reader = HistoryReader(execution_id)
         task_runs: dict[int, int] = {}
         cursors: dict[int, _LogCursor] = {}
+        recorded = ({r["token"]: r for r in self.executions.task_runs(execution_id)
+                     if r["run"] == run and r["token"]} if resumed else {})
+        closed: set[int] = set()  # task runs a previous server finished
         rejected: list[str] = []
         delay = self.aws.poll_min_seconds
         stopped = False
@@ -346,8 +393,19 @@ class AwsExecutionManager(ExecutionManager):
                 continue
             events, ended = reader.read(history)
             for task in reader.tasks.values():
-                if task.scheduled_id not in task_runs:
+                if task.scheduled_id in task_runs:
+                    continue
+                prior = recorded.pop(task.environment.get(ENV_OUTPUT_PREFIX, ""), None)
+                if prior is None:
                     task_runs[task.scheduled_id] = self._start_task_run(row, run, task)
+                    continue
+                task_runs[task.scheduled_id] = int(prior["id"])
+                cursors[task.scheduled_id] = self._copied(int(prior["id"]))
+                if prior["status"] != "running":
+                    closed.add(task.scheduled_id)
+                    if (prior["error"] == "Stacworks.InvalidOutput"
+                            and self.platform(row["process_id"]) is None):
+                        rejected.append(f"{task.state_name}: {prior['cause']}")
             self.executions.write_batch(execution_id, run, events, [])
             copied = 0
             for task in reader.tasks.values():  # live logs of the tasks still running
@@ -357,6 +415,8 @@ class AwsExecutionManager(ExecutionManager):
                                                                  _LogCursor()),
                                               pages=self.aws.log_pages_per_poll)
             for task in ended:
+                if task.scheduled_id in closed:
+                    continue
                 problem = self._finish_task_run(row, task, task_runs[task.scheduled_id],
                                                 cursors.setdefault(task.scheduled_id,
                                                                    _LogCursor()))
@@ -366,7 +426,7 @@ class AwsExecutionManager(ExecutionManager):
                 for task in reader.tasks.values():  # lines CloudWatch ingested late
                     self._copy_logs(execution_id, task, task_runs[task.scheduled_id],
                                     cursors.setdefault(task.scheduled_id, _LogCursor()))
-                self._finish_job(row, described, task_runs, reader, rejected)
+                self._finish_job(row, described, task_runs, reader, rejected, closed)
                 return
             if handle.interrupted:
                 log.info("stopped following %s (shutdown); the next server follows it",
@@ -389,10 +449,10 @@ class AwsExecutionManager(ExecutionManager):
             log.warning("StopExecution %s: %s", arn, exc)
 
     def _finish_job(self, row: Mapping[str, Any], described: Mapping[str, Any],
-                task_runs: Mapping[int, int], reader: HistoryReader,
-                rejected: list[str]) -> None:
+                    task_runs: Mapping[int, int], reader: HistoryReader,
+                    rejected: list[str], closed: set[int] | None = None) -> None:
         for task in reader.tasks.values():  # tasks an abort left without an end event
-            if task.status == "running":
+            if task.status == "running" and task.scheduled_id not in (closed or set()):
                 self.executions.finish_task_run(task_runs[task.scheduled_id],
                                                 status="cancelled", exit_code=None,
                                                 duration=0.0, cost=0.0,
@@ -516,6 +576,12 @@ class AwsExecutionManager(ExecutionManager):
                 "Outputs": [{"collection": it["collection"], "id": it["id"],
                              "assets": sorted(it["assets"])} for it in published]}
 
+    def _copied(self, task_run_id: int) -> _LogCursor:
+        """A log cursor past the lines a previous server copied for this task run."""
+        lines, size, truncated = self.executions.log_totals(task_run_id)
+        kept = lines - (1 if truncated else 0)  # the truncation notice is ours, not a line
+        return _LogCursor(lines=kept, size=size, closed=truncated, skip=kept)
+
     def log_stream(self, task: EcsTask) -> str | None:
         """The task's awslogs stream: ``{prefix}/{container}/{task id}``, prefix = container =
         the algorithm (:func:`processing.aws.taskdefs.task_definition_input`)."""
@@ -551,6 +617,9 @@ class AwsExecutionManager(ExecutionManager):
                 read += 1
                 events = page.get("events") or []
                 for event in events:
+                    if cursor.skip:
+                        cursor.skip -= 1
+                        continue
                     message = str(event.get("message", "")).rstrip("\n")
                     size = len(message.encode())
                     if (cursor.lines >= self.aws.log_max_lines_per_task
@@ -590,8 +659,9 @@ class AwsExecutionManager(ExecutionManager):
     def _stop_running(self, execution_id: str, row: Mapping[str, Any]) -> None:
         """StopExecution on Step Functions; a failure is logged and the follower goes on."""
         try:
-            machine = self.deploy(row["process_id"], row["definition"])
-            self._stop_execution(self.execution_arn(machine, execution_id))
+            arn = self._execution_arn_of(row)
+            if arn is not None:
+                self._stop_execution(arn)
         except (BotoCoreError, ClientError, ProcessingError) as exc:
             log.warning("cannot stop %s: %s", execution_id, exc)
 

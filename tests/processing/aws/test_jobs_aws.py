@@ -303,25 +303,7 @@ def test_logs_of_a_running_task_are_live(manager: AwsExecutionManager, moto_aws:
     row: dict[str, Any] = {}
     try:
         row = manager.submit("aws-live", {"items": [f"{ITEMS}/p0"]}, stac_url=None)
-        ecs, logs = moto_aws.client("ecs"), moto_aws.client("logs")
-        deadline = time.monotonic() + 30
-        task: dict[str, Any] | None = None
-        while task is None:
-            assert time.monotonic() < deadline, "no ECS task started"
-            arns = ecs.list_tasks(cluster="stacworks", startedBy="AWS Step Functions")
-            found = (ecs.describe_tasks(cluster="stacworks", tasks=arns["taskArns"])["tasks"]
-                     if arns["taskArns"] else [])
-            task = next((t for t in found if {"name": "STACWORKS_EXECUTION_ID",
-                                              "value": row["id"]}
-                         in t["overrides"]["containerOverrides"][0]["environment"]), None)
-            time.sleep(0.1)
-        stream = f"probe/probe/{task['taskArn'].rsplit('/', 1)[1]}"
-        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-
-        def put(*messages: str) -> None:
-            now = int(time.time() * 1000)
-            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
-                {"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+        stream, put = task_log(moto_aws, running_task(moto_aws, row["id"]))
 
         api = TestClient(ProcessesFactory(
             manager=manager, access=Access(dsn, AccessSettings(enabled=False))).create_app())
@@ -359,6 +341,113 @@ def test_logs_of_a_running_task_are_live(manager: AwsExecutionManager, moto_aws:
         httpx.post(f"{moto_api}/unset-transition", json={"model_name": "ecs::task"})
         if row:
             manager.cancel(row["id"])
+
+
+def running_task(moto_aws: MotoAws, job: str) -> dict[str, Any]:
+    """The ECS task Step Functions started for ``job`` (waited for)."""
+    ecs = moto_aws.client("ecs")
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, "no ECS task started"
+        arns = ecs.list_tasks(cluster="stacworks", startedBy="AWS Step Functions")
+        found = (ecs.describe_tasks(cluster="stacworks", tasks=arns["taskArns"])["tasks"]
+                 if arns["taskArns"] else [])
+        task = next((t for t in found if {"name": "STACWORKS_EXECUTION_ID", "value": job}
+                     in t["overrides"]["containerOverrides"][0]["environment"]), None)
+        if task is not None:
+            return task
+        time.sleep(0.1)
+
+
+def task_log(moto_aws: MotoAws, task: dict[str, Any]) -> tuple[str, Any]:
+    """Create the task's awslogs stream; return it and a function appending lines to it."""
+    logs = moto_aws.client("logs")
+    stream = f"probe/probe/{task['taskArn'].rsplit('/', 1)[1]}"
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+
+    def put(*messages: str) -> None:
+        now = int(time.time() * 1000)
+        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
+            {"timestamp": now + i, "message": m} for i, m in enumerate(messages)])
+    return stream, put
+
+
+def until(check: Any, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return found
+
+
+def test_a_restarted_server_follows_the_execution_again(
+    manager: AwsExecutionManager, moto_aws: MotoAws, dsn: str, store_settings: StoreSettings
+) -> None:
+    """A server stopping while its job's Fargate task runs loses nothing on AWS: the next
+    server follows the same execution under the same run, keeps the task run it finds (no
+    abandoned run, no crash counted, no second cost or publication), copies only the new log
+    lines, and records the end once. A dismiss asked while no server follows stops it on AWS."""
+    moto_api = f"{moto_aws.endpoint}/moto-api/state-manager"
+    httpx.post(f"{moto_api}/set-transition", json={
+        "model_name": "ecs::task", "transition": {"progression": "time", "seconds": 600}},
+    ).raise_for_status()
+    first = make_manager(dsn, store_settings, manager.aws)
+    second: AwsExecutionManager | None = None
+    try:
+        row = first.submit("aws-live", {"items": [f"{ITEMS}/p0"]}, stac_url=None)
+        job = row["id"]
+        _, put = task_log(moto_aws, running_task(moto_aws, job))
+        put("reading input", "band B04")
+
+        def lines() -> list[str]:
+            return [line["message"] for line in manager.executions.logs(job)]
+        until(lambda: len(lines()) == 2)
+        (before,) = first.executions.task_runs(job)
+        run = first.executions.get(job)["run"]
+        first.shutdown()  # the follower lets go; the execution runs on in Step Functions
+        assert first.executions.get(job)["owner"] is None
+
+        second = make_manager(dsn, store_settings, manager.aws)
+        assert job in second.recover()
+        put("band B08")
+        until(lambda: len(lines()) == 3)
+        httpx.post(f"{moto_api}/unset-transition", json={"model_name": "ecs::task"})
+        done = wait(second, job)
+        assert done["status"] == "successful", (done["error"], done["cause"])
+        assert done["run"] == run
+        (after,) = second.executions.task_runs(job)  # the same row, not a second one
+        assert after["id"] == before["id"] and after["status"] == "succeeded"
+        assert second.executions.crashed_runs(job) == 0
+        assert lines() == ["reading input", "band B04", "band B08"]
+        types = [e["type"] for e in second.executions.events(job)]
+        assert types.count("ExecutionStarted") == types.count("TaskScheduled") == 1
+        assert types[-1] == "ExecutionSucceeded"
+
+        # Dismissed while no server follows: StopExecution at once, the abort recorded by
+        # the next server, and the job's older definition never redeployed over the machine.
+        httpx.post(f"{moto_api}/set-transition", json={
+            "model_name": "ecs::task", "transition": {"progression": "time", "seconds": 600}},
+        ).raise_for_status()
+        row = second.submit("aws-live", {"items": [f"{ITEMS}/p1"]}, stac_url=None)
+        running_task(moto_aws, row["id"])
+        until(lambda: second.executions.task_runs(row["id"]))
+        second.shutdown()
+        second = make_manager(dsn, store_settings, manager.aws)
+        assert second.cancel(row["id"], wait=0)["cancel_requested"]
+        sfn = moto_aws.client("stepfunctions")
+        arn = second._execution_arn_of(second.executions.get(row["id"]))
+        assert arn is not None
+        until(lambda: sfn.describe_execution(executionArn=arn)["status"] == "ABORTED")
+        assert row["id"] in second.recover()
+        dismissed = wait(second, row["id"])
+        assert dismissed["status"] == "dismissed"
+        assert len(second.executions.task_runs(row["id"])) == 1
+        assert second.executions.events(row["id"])[-1]["type"] == "ExecutionAborted"
+    finally:
+        httpx.post(f"{moto_api}/unset-transition", json={"model_name": "ecs::task"})
+        for found in (first, second):
+            if found is not None:
+                found.shutdown()
 
 
 # -- a recorded history: a task that exits 3 (moto cannot make a task fail) -------------------
