@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { copcAsset } from "../src/pointcloud/asset";
 import { CLASS_COLORS, OTHER_CLASS, colorize, formatHasRgb, rampColor, rgbDivisor, robustRange } from "../src/pointcloud/colors";
-import { pagesToLoad, parentKey, parseKey, selectNodes } from "../src/pointcloud/lod";
+import { loadNodes, pagesToLoad, parentKey, parseKey, selectNodes } from "../src/pointcloud/lod";
 
 /** A full octree over ``levels`` levels (8 children per node) of ``per`` points per node. */
 function octree(levels: number, per: number): Record<string, { pointCount: number }> {
@@ -107,5 +107,46 @@ describe("which asset the 3D view opens", () => {
     expect(copcAsset({ assets: { pc: { href: "s3://b/x.copc.laz" } } })).toEqual(["pc", "s3://b/x.copc.laz"]);
     expect(copcAsset({ assets: { laz: { href: "x.laz", type: "application/vnd.laszip" } } })).toBeNull();
     expect(copcAsset({ assets: {} })).toBeNull();
+  });
+});
+
+describe("node loading", () => {
+  /** A fetch whose answers come back after ``delays[key]`` ms. */
+  const slowFetch = (delays: Record<string, number>, started: string[]) => (key: string) => {
+    started.push(key);
+    return new Promise<string>((resolve) => setTimeout(() => resolve(key), delays[key] ?? 0));
+  };
+
+  it("adds the coarsest node first even when it answers last", async () => {
+    const keys = ["0-0-0-0", "1-0-0-0", "1-1-0-0", "1-0-1-0", "1-1-1-1"];
+    const started: string[] = [];
+    const added: string[] = [];
+    await loadNodes(keys, slowFetch({ "0-0-0-0": 30 }, started), (k) => added.push(k), 4);
+    expect(added[0]).toBe("0-0-0-0"); // the colour ranges come from an even sample
+    expect(new Set(added)).toEqual(new Set(keys));
+    expect(added).toHaveLength(keys.length);
+  });
+
+  it("keeps several requests in flight after the first, and stops when stale", async () => {
+    const keys = ["0-0-0-0", "1-0-0-0", "1-1-0-0", "1-0-1-0", "1-1-1-1"];
+    let inFlight = 0;
+    let most = 0;
+    const fetch = async (key: string) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      return key;
+    };
+    const added: string[] = [];
+    await loadNodes(keys, fetch, (k) => added.push(k), 3);
+    expect(most).toBe(3);
+    expect(added).toHaveLength(5);
+
+    const none: string[] = [];
+    await loadNodes(keys, fetch, (k) => none.push(k), 3, () => true);
+    expect(none).toEqual([]);
+    await loadNodes([], fetch, (k) => none.push(k), 3);
+    expect(none).toEqual([]);
   });
 });

@@ -110,3 +110,35 @@ export function pagesToLoad(pages: Record<string, unknown>, loaded: Set<string>,
     .filter((k) => !loaded.has(k) && (parentKey(k) === null || taken.has(parentKey(k)!)))
     .sort(byDepthThenKey);
 }
+
+/**
+ * Fetch ``keys`` (coarsest first) with ``concurrency`` requests in flight, handing each node to
+ * ``add`` as it arrives, except that the first key is fetched and added alone before the others
+ * start: the viewer derives its colour ranges (elevation, intensity) from the first node it is
+ * given, and only the coarsest one is an even sample of the whole cloud. With all requests
+ * started at once, whichever node answered first set the ramp, and on a busy machine a small
+ * deep node could clamp the rest of the cloud to the ramp's two ends.
+ * ``stale()`` true stops the loading (a newer plan replaced this one).
+ */
+export async function loadNodes<T>(
+  keys: string[],
+  fetch: (key: string) => Promise<T>,
+  add: (node: T) => void,
+  concurrency: number,
+  stale: () => boolean = () => false,
+): Promise<void> {
+  const queue = [...keys];
+  const first = queue.shift();
+  if (first === undefined) return;
+  const node = await fetch(first);
+  if (stale()) return;
+  add(node);
+  const worker = async () => {
+    for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+      const next = await fetch(key);
+      if (stale()) return;
+      add(next);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+}

@@ -15,6 +15,7 @@ import { OrbitControls } from "three/addons/controls/OrbitControls.js";
 import { h } from "../ui/dom";
 import "./pointcloud.css";
 import { COLOR_LABELS, COLOR_MODES, type ColorContext, type ColorMode, colorize, robustRange, rgbDivisor } from "./colors";
+import { loadNodes } from "./lod";
 import { CopcSource, type NodePoints } from "./source";
 
 export const BUDGETS = [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000];
@@ -177,14 +178,8 @@ class Viewer implements PointCloudView {
       }
       const queue = plan.keys.filter((k) => !this.loaded.has(k) && this.source.pointCount(k) > 0);
       this.statusEl.textContent = `Loading ${plan.points.toLocaleString()} points (levels 0–${plan.depth})…`;
-      const worker = async () => {
-        for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
-          const points = await this.source.node(key);
-          if (generation !== this.generation) return;
-          this.add(points);
-        }
-      };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      await loadNodes(queue, (key) => this.source.node(key), (points) => this.add(points), CONCURRENCY,
+        () => generation !== this.generation);
       if (generation !== this.generation) return;
       this.root.dataset.depth = String(plan.depth);
       this.root.dataset.budget = String(this.budget);
@@ -199,7 +194,7 @@ class Viewer implements PointCloudView {
   }
 
   private add(points: NodePoints): void {
-    this.ctx ??= this.colorContext(points); // the root node is the first one: an even sample
+    this.ctx ??= this.colorContext(points); // the coarsest node comes first (loadNodes): an even sample
     const geometry = new THREE.BufferGeometry();
     geometry.setAttribute("position", new THREE.BufferAttribute(points.positions, 3));
     geometry.setAttribute("color", new THREE.BufferAttribute(colorize(points, this.mode, this.ctx), 3, true));
