@@ -59,6 +59,7 @@ from objectstore import store_from_settings as _store_from_settings
 from .access import TilesPolicy, search_id_params
 from .budget import TimeBudgetMiddleware, resume_work, stop_all_work
 from .caching import HttpCacheMiddleware
+from .datasets import configure_datasets, dataset_pool
 from .errors import InvalidParameter, add_error_handlers
 from .guards import registered_search_params, request_limits
 from .layers import CatalogLayers
@@ -160,6 +161,7 @@ def create_tiler_app(
             finally:
                 stop_all_work()  # reads still running for a request stop at their next one
                 await close_db_connection(app)
+                dataset_pool.clear()
 
     app = FastAPI(
         title=settings.title,
@@ -271,6 +273,7 @@ def _bound_reads(settings: TilerSettings) -> None:
     block read; an operator's own GDAL_CACHEMAX wins). GDAL's HTTP timeouts come with the
     store's settings (objectstore.gdal)."""
     GTiffReader.max_pixels = settings.max_pixels
+    configure_datasets(settings.open_datasets, settings.dataset_idle_s)
     configure_pointclouds(max_points=settings.max_points,
                           node_cache_bytes=settings.pointcloud_cache_mb * 1024 * 1024,
                           fill_pixels=settings.dtm_fill_pixels,

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import attr
-import rasterio
 from morecantile import Tile
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError, RasterioIOError
@@ -37,9 +36,10 @@ from titiler.core.dependencies import DefaultDependency
 from titiler.pgstac.reader import PgSTACReader, SimpleSTACReader
 
 from catalog.access import readable_of
-from objectstore import SAFE_RASTER_DRIVER, ObjectStore
+from objectstore import ObjectStore
 
 from .budget import checkpoint
+from .datasets import dataset_pool
 from .errors import AssetNotFound, InvalidParameter, ReadTooLarge
 from .pointcloud import COPC_TYPE, CopcTileReader
 
@@ -125,12 +125,12 @@ class GTiffReader(Reader):
 
     def __attrs_post_init__(self) -> None:
         if self.dataset is None:
+            # A pooled handle (tiler.datasets): GDAL keeps its blocks cached between tiles.
             try:
-                self.dataset = self._ctx_stack.enter_context(
-                    rasterio.open(self.input, driver=SAFE_RASTER_DRIVER)
-                )
-            except RasterioIOError as exc:
+                key, self.dataset = dataset_pool.open(str(self.input))
+            except (RasterioIOError, OSError) as exc:
                 raise AssetNotFound(f"cannot open {self.input!r} as GeoTIFF: {exc}") from None
+            self._ctx_stack.callback(dataset_pool.give_back, key, self.dataset)
         super().__attrs_post_init__()
 
     def _check_indexes(self, kwargs: dict[str, Any]) -> None:

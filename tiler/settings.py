@@ -104,6 +104,16 @@ class TilerSettings(BaseSettings):
         description="GDAL block cache of the tile server, in MB (GDAL's own default is 5 % of "
         "the machine's memory); GDAL_CACHEMAX in the environment wins.",
     )
+    open_datasets: int = Field(
+        default=64, ge=0,
+        description="GeoTIFF handles kept open between tile reads, so GDAL's block cache serves "
+        "the next tile of the same file (0: open and close for every read). Local files only.",
+    )
+    dataset_idle_s: float = Field(
+        default=60.0, ge=0,
+        description="How long an unused GeoTIFF handle stays open (a deleted object's disk space "
+        "is freed at the latest that long after its last tile).",
+    )
     read_threads: int = Field(
         default=8, ge=1, description="Threads reading the assets of one item/mosaic in parallel."
     )
