@@ -75,6 +75,7 @@ from .render import RenderCatalog, RenderDefaultsMiddleware
 from .renders_api import RendersExtension
 from .settings import TilerSettings
 from .threads import shared_read_pool
+from .transforms import memoized_transforms
 from .wms import wms_router
 from .wmts import WmtsExtension, catalog_wmts_router
 
@@ -147,7 +148,7 @@ def create_tiler_app(
         # GDAL reads its options from the process environment on every open, in every thread.
         apply_gdal_env(store_cfg)
         _bound_reads(settings)
-        with shared_read_pool(settings.read_threads):
+        with shared_read_pool(settings.read_threads), memoized_transforms():
             await connect_to_db(
                 app,
                 settings=PostgresSettings(
