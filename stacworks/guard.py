@@ -47,9 +47,28 @@ RETRY_AFTER_S = 5
 _SCAN_INLINE_BYTES = 256 * 1024
 
 
-def _error(status: int, code: str, description: str, **headers: str) -> JSONResponse:
+def _error(status: int, code: str, description: str, scope: Scope | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    """A refusal; readable by a cross-origin page when the request's ``scope`` is given (see
+    :func:`_cors`)."""
+    cors = _cors(scope) if scope is not None else {}
     return JSONResponse({"code": code, "description": description}, status_code=status,
-                        headers=headers or None)
+                        headers={**(headers or {}), **cors} or None)
+
+
+def _cors(scope: Scope) -> dict[str, str]:
+    """CORS headers for a refusal of a request from another origin.
+
+    These refusals are sent before the request reaches a service and its CORS middleware;
+    without the headers a browser hides them from the page (a bare network error instead of
+    "body too large" or "retry after 30 s"). Any origin may read them: the body is our own
+    generic message, and a request that needed a preflight has already passed the service's
+    own origin check (a refusal does not change what the page may send).
+    """
+    if not any(name == b"origin" for name, _ in scope.get("headers", ())):
+        return {}
+    return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After",
+            "Vary": "Origin"}
 
 
 class _TooLarge(Exception):
@@ -70,10 +89,10 @@ class RequestLimits:
         try:
             self._check_query(scope.get("query_string", b""))
         except InvalidInput as e:
-            await _error(400, "InvalidInput", str(e))(scope, receive, send)
+            await _error(400, "InvalidInput", str(e), scope)(scope, receive, send)
             return
         except _TooLarge as e:
-            await _error(414, "URITooLong", str(e))(scope, receive, send)
+            await _error(414, "URITooLong", str(e), scope)(scope, receive, send)
             return
         if not _has_body(scope):
             await self.app(scope, receive, send)
@@ -84,7 +103,7 @@ class RequestLimits:
         hint = "" if bulk else "; load large collections with `stacworks load` or bulk_items"
         too_large = _error(413, "PayloadTooLarge",
                            f"body: larger than the limit of {limit} bytes ({setting}){hint}",
-                           Connection="close")
+                           scope, {"Connection": "close"})
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await too_large(scope, receive, send)
@@ -110,7 +129,7 @@ class RequestLimits:
                 else:
                     scan()
         except InvalidInput as e:
-            await _error(400, "InvalidInput", str(e))(scope, receive, send)
+            await _error(400, "InvalidInput", str(e), scope)(scope, receive, send)
             return
         await self.app(scope, replay(body, receive), send)
 
@@ -245,7 +264,7 @@ class FailedAuthLimit:
         if wait is not None:
             await _error(429, "TooManyRequests",
                          "too many failed authentications from this address; retry later",
-                         **{"Retry-After": str(wait)})(scope, receive, send)
+                         scope, {"Retry-After": str(wait)})(scope, receive, send)
             return
         status = 0
 
@@ -273,7 +292,7 @@ def outage_response(kind: str) -> JSONResponse:
                       "was cancelled (STACWORKS_STAC_SEARCH_TIMEOUT_S for searches); narrow it")
     return _error(503, "ServiceUnavailable",
                   "the database is unavailable; retry in a few seconds",
-                  **{"Retry-After": str(RETRY_AFTER_S)})
+                  headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 def _guarded(handler: Handler | None) -> Handler:

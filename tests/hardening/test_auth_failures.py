@@ -73,6 +73,11 @@ def test_failed_credentials_are_rate_limited_per_address(guarded: Guarded) -> No
         assert r.status_code == 429, r.text
         assert set(r.json()) == {"code", "description"}
         assert 1 <= int(r.headers["Retry-After"]) <= FAIL_WINDOW_S
+    # a page of another origin can read the refusal and its Retry-After
+    r = httpx.get(f"{base}/stac/search", timeout=30,
+                  headers={**_from(attacker, wrong), "Origin": "https://maps.example.org"})
+    assert r.status_code == 429 and r.headers["access-control-allow-origin"] == "*"
+    assert "Retry-After" in r.headers["access-control-expose-headers"]
     # Other addresses, and anonymous requests from the same one, are not held back.
     assert httpx.get(f"{base}/stac/search", headers=_from(neighbour, guarded.key),
                      timeout=30).status_code == 200

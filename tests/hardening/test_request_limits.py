@@ -139,6 +139,31 @@ def test_long_query_string_is_414(limited: tuple[Capped, str], path: str) -> Non
     refused(r, 414, "query string", "STACWORKS_LIMIT_QUERY_BYTES")
 
 
+def test_refusals_are_readable_from_another_origin(limited: tuple[Capped, str]) -> None:
+    """The guard answers before any service's CORS middleware: its refusals carry their own
+    CORS headers when the request comes from a page of another origin (else the browser shows
+    that page a bare network error), and none otherwise."""
+    server, _ = limited
+    page = {"Origin": "https://maps.example.org"}
+    long = f"{server.base}/stac/search?pad={'a' * 20_000}"
+    r = httpx.get(long, headers=page, timeout=30)
+    refused(r, 414, "STACWORKS_LIMIT_QUERY_BYTES")
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "Origin" in r.headers["vary"]
+    body = b'{"pad": "' + b"x" * (BODY_LIMIT + 10) + b'"}'
+    r = httpx.post(f"{server.base}/stac/search", content=body, timeout=30,
+                   headers={**page, "content-type": "application/json"})
+    refused(r, 413, "STACWORKS_LIMIT_BODY_BYTES")
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = httpx.get(f"{server.base}/stac/search?filter={'(' * 100}a=1{')' * 100}", headers=page,
+                  timeout=30)
+    refused(r, 400, "filter")
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = httpx.get(long, timeout=30)  # no Origin: no CORS headers
+    refused(r, 414)
+    assert "access-control-allow-origin" not in r.headers
+
+
 def test_deep_json_parameter_is_400(limited: tuple[Capped, str]) -> None:
     server, _ = limited
     r = httpx.get(f"{server.base}/stac/search?intersects={'[' * 3000}{']' * 3000}", timeout=30)

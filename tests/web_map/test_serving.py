@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,3 +40,39 @@ def test_missing_build_says_how_to_build_it(monkeypatch: pytest.MonkeyPatch) -> 
     page = TestClient(composed._web(CatalogSettings())).get("/")
     assert page.status_code == 503
     assert "run make setup to build the web map" in page.text
+
+
+def test_a_page_of_another_origin_sees_the_refusal(browser: Any, web_url: str) -> None:
+    """A cross-origin page (``localhost`` against ``127.0.0.1``) that sends a request over a
+    limit reads the 414/413 and its message through fetch(), not a bare network error."""
+    port = web_url.rsplit(":", 1)[1]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"http://localhost:{port}/healthz")
+        seen = page.evaluate(
+            """async (base) => {
+                const out = [];
+                const calls = [
+                  [base + "/stac/search?pad=" + "a".repeat(20000), {}],
+                  [base + "/stac/search", {
+                    method: "POST", headers: {"Content-Type": "application/json"},
+                    body: JSON.stringify({pad: "x".repeat(17 * 1024 * 1024)})}],
+                ];
+                for (const [url, init] of calls) {
+                  try {
+                    const r = await fetch(url, init);
+                    out.push([r.status, (await r.json()).description]);
+                  } catch (e) {
+                    out.push([0, String(e)]);
+                  }
+                }
+                return out;
+            }""",
+            web_url,
+        )
+    finally:
+        context.close()
+    (status_q, text_q), (status_b, text_b) = seen
+    assert status_q == 414 and "STACWORKS_LIMIT_QUERY_BYTES" in text_q, seen
+    assert status_b == 413 and "STACWORKS_LIMIT_BODY_BYTES" in text_b, seen
