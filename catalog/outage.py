@@ -50,6 +50,11 @@ def _one(exc: BaseException) -> Literal["outage", "timeout"] | None:
         return "outage"
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
         return "outage"  # "connection is closed", "pool is closed"
+    if isinstance(exc, apg.InternalClientError):
+        # The server ended a pooled connection mid-operation (a shutdown) and asyncpg's
+        # protocol state is left behind: "cannot switch to state 12; another operation (2)
+        # is in progress" on the next query. The connection is gone; a retry gets another.
+        return "outage"
     return None
 
 

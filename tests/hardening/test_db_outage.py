@@ -173,3 +173,23 @@ def test_search_past_its_budget_is_cancelled(outage: Outage) -> None:
         locker.rollback()
     r = httpx.get(f"{base}/stac/search?collections=joplin&limit=1", timeout=30)
     assert r.status_code == 200 and r.json()["features"]
+
+
+def test_a_connection_left_in_a_broken_state_is_an_outage() -> None:
+    """Seen once when the database stopped under load: the next query on a pooled connection
+    the server had ended failed inside asyncpg's protocol (a 500, then a reset connection)."""
+    from asyncpg import exceptions as apg
+
+    from catalog.outage import classify
+
+    broken = apg.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress")
+    assert classify(broken) == "outage"
+    try:
+        try:
+            raise broken
+        except apg.InternalClientError:
+            raise RuntimeError("translated by a service") from None
+    except RuntimeError as wrapped:
+        assert classify(wrapped) == "outage"
+    assert classify(ValueError("not the database")) is None
