@@ -63,10 +63,12 @@ def _cors(scope: Scope) -> dict[str, str]:
     without the headers a browser hides them from the page (a bare network error instead of
     "body too large" or "retry after 30 s"). Any origin may read them: the body is our own
     generic message, and a request that needed a preflight has already passed the service's
-    own origin check (a refusal does not change what the page may send).
+    own origin check (a refusal does not change what the page may send). ``Vary: Origin`` is
+    on every refusal: a 414 is cacheable by default, and a cache must not hand the answer
+    without CORS headers to a page.
     """
     if not any(name == b"origin" for name, _ in scope.get("headers", ())):
-        return {}
+        return {"Vary": "Origin"}
     return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After",
             "Vary": "Origin"}
 

@@ -159,9 +159,10 @@ def test_refusals_are_readable_from_another_origin(limited: tuple[Capped, str]) 
                   timeout=30)
     refused(r, 400, "filter")
     assert r.headers["access-control-allow-origin"] == "*"
-    r = httpx.get(long, timeout=30)  # no Origin: no CORS headers
+    r = httpx.get(long, timeout=30)  # no Origin: no CORS headers, but caches keyed by Origin
     refused(r, 414)
     assert "access-control-allow-origin" not in r.headers
+    assert "Origin" in r.headers["vary"]
 
 
 def test_deep_json_parameter_is_400(limited: tuple[Capped, str]) -> None:
