@@ -18,6 +18,7 @@ What we change over titiler.pgstac's own ``main`` app (which builds itself at im
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -157,9 +158,11 @@ def create_tiler_app(
                     db_max_conn_size=settings.db_max_conn,
                 ),
             )
+            pruning = asyncio.create_task(_prune_datasets(settings.dataset_idle_s))
             try:
                 yield
             finally:
+                pruning.cancel()
                 stop_all_work()  # reads still running for a request stop at their next one
                 await close_db_connection(app)
                 dataset_pool.clear()
@@ -267,6 +270,13 @@ def create_tiler_app(
             allow_headers=["*"],
         )
     return app
+
+
+async def _prune_datasets(idle_s: float) -> None:
+    """Close GeoTIFF handles idle past ``idle_s`` even when no tile comes to do it."""
+    while True:
+        await asyncio.sleep(max(idle_s / 2, 1.0))
+        dataset_pool.prune()
 
 
 def _bound_reads(settings: TilerSettings) -> None:

@@ -13,8 +13,8 @@ takes an idle handle of its file or opens one, and gives it back when its reader
 local files are pooled (``/vsi*`` paths, such as S3 objects, open as before), keyed by the
 file's device, inode, size and modification time, so an object replaced or rewritten in place
 is opened afresh and a deleted one is not found. At most ``size`` handles stay idle (least
-recently used closed first), and none longer than ``idle_s``: a deleted object's space is freed
-that long after its last tile at the latest.
+recently used closed first), and none much longer than ``idle_s`` (the tile server prunes them
+every ``idle_s / 2``): a deleted object's space is freed about that long after its last tile.
 """
 
 from __future__ import annotations
@@ -91,6 +91,15 @@ class DatasetPool:
             if not handles:
                 del self._idle[key]
         return spent
+
+    def prune(self) -> int:
+        """Close the handles idle longer than ``idle_s`` (the server calls this periodically,
+        so an idle server lets go of files too); how many were closed."""
+        with self._lock:
+            spent = self._evict(time.monotonic())
+        for old in spent:
+            old.close()
+        return len(spent)
 
     def clear(self) -> None:
         """Close every idle handle (server shutdown, tests)."""

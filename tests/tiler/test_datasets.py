@@ -81,6 +81,10 @@ def test_the_pool_is_bounded_in_count_and_idle_time(tmp_path: Path) -> None:
     key, ds = pool.open(str(tmp_path / "0.tif"))
     pool.give_back(key, ds)  # giving back evicts the handles idle too long
     assert pool.idle() == 1 and all(d.closed for _, d in held)
+    # with no read coming, the server's periodic prune closes them
+    assert pool.prune() == 0 and not ds.closed
+    time.sleep(0.1)
+    assert pool.prune() == 1 and ds.closed and pool.idle() == 0
     pool.clear()
 
     off = DatasetPool(size=0)
