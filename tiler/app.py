@@ -54,7 +54,7 @@ from titiler.pgstac.settings import PostgresSettings
 from catalog.access import Access, AccessMiddleware
 from catalog.asset_links import AssetHrefsMiddleware, AssetLinks
 from catalog.settings import CatalogSettings
-from objectstore import ObjectStore, StoreSettings, apply_gdal_env, load_settings
+from objectstore import LocalStore, ObjectStore, StoreSettings, apply_gdal_env, load_settings
 from objectstore import store_from_settings as _store_from_settings
 
 from .access import TilesPolicy, search_id_params
@@ -70,6 +70,7 @@ from .params import (
     feature_body_limits,
     post_process_params,
 )
+from .pixel_selection import pixel_selection_params
 from .pointcloud import configure as configure_pointclouds
 from .readers import AllowList, GTiffReader, ItemReader, MosaicItemReader, StoreReaderParams
 from .render import RenderCatalog, RenderDefaultsMiddleware
@@ -149,7 +150,7 @@ def create_tiler_app(
         # GDAL reads its options from the process environment on every open, in every thread.
         apply_gdal_env(store_cfg)
         _bound_reads(settings)
-        with shared_read_pool(settings.read_threads), memoized_transforms():
+        with shared_read_pool(read_threads(settings, allowed.stores)), memoized_transforms():
             await connect_to_db(
                 app,
                 settings=PostgresSettings(
@@ -192,6 +193,7 @@ def create_tiler_app(
         "dataset_reader": MosaicItemReader,
         "get_renders": renders.for_mosaic,
         "assets_accessor_dependency": PgSTACLimits,  # pgstac's ranges: not a 500 past them
+        "pixel_selection_dependency": pixel_selection_params,  # a faster mean
         "add_statistics": True,
         "add_viewer": True,
         "add_part": True,
@@ -270,6 +272,18 @@ def create_tiler_app(
             allow_headers=["*"],
         )
     return app
+
+
+def read_threads(settings: TilerSettings, stores: Sequence[ObjectStore]) -> int:
+    """``STACWORKS_TILES_READ_THREADS``, or its default for ``stores``: local files are read
+    with the GIL held for most of each read (measured: ten mosaic reads took 15.7 ms one after
+    another, 16.2 ms on 2 threads and 22.4 ms on 8, on 2 cores), S3 objects mostly wait on the
+    network."""
+    if settings.read_threads:
+        return settings.read_threads
+    if stores and all(isinstance(s, LocalStore) for s in stores):
+        return max(1, min(os.cpu_count() or 1, 8))
+    return 8
 
 
 async def _prune_datasets(idle_s: float) -> None:

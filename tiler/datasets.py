@@ -23,6 +23,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import rasterio
 from rasterio.io import DatasetReader
@@ -31,7 +33,7 @@ from objectstore import SAFE_RASTER_DRIVER
 
 __all__ = ["DatasetPool", "configure_datasets", "dataset_pool"]
 
-_Key = tuple[str, int, int, int, int]
+_Key = tuple[str, int, int, int, int, int]
 
 
 class DatasetPool:
@@ -44,14 +46,16 @@ class DatasetPool:
         self._count = 0
         self._lock = threading.Lock()
 
-    def open(self, path: str) -> tuple[_Key | None, DatasetReader]:
-        """An open handle of ``path`` for one reader, and the key to give it back under (None:
-        not pooled, close it). Raises what ``rasterio.open`` raises (or OSError) when it
-        cannot be opened."""
+    def open(self, path: str, overview_level: int = -1) -> tuple[_Key | None, DatasetReader]:
+        """An open handle of ``path`` (of its overview ``overview_level``, 0 the first; -1 the
+        full resolution) for one reader, and the key to give it back under (None: not pooled,
+        close it). Raises what ``rasterio.open`` raises (or OSError) when it cannot be
+        opened."""
+        options = {"overview_level": overview_level} if overview_level >= 0 else {}
         if self.size <= 0 or path.startswith("/vsi"):
-            return None, rasterio.open(path, driver=SAFE_RASTER_DRIVER)
+            return None, rasterio.open(path, driver=SAFE_RASTER_DRIVER, **options)
         st = os.stat(path)
-        key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, overview_level)
         with self._lock:
             handles = self._idle.get(key)
             if handles:
@@ -60,7 +64,16 @@ class DatasetPool:
                 if not handles:
                     del self._idle[key]
                 return key, ds
-        return key, rasterio.open(path, driver=SAFE_RASTER_DRIVER)
+        return key, rasterio.open(path, driver=SAFE_RASTER_DRIVER, **options)
+
+    @contextmanager
+    def borrowed(self, path: str, overview_level: int = -1) -> Iterator[DatasetReader]:
+        """:meth:`open` and :meth:`give_back` around a block."""
+        key, ds = self.open(path, overview_level)
+        try:
+            yield ds
+        finally:
+            self.give_back(key, ds)
 
     def give_back(self, key: _Key | None, ds: DatasetReader) -> None:
         """Keep ``ds`` for the next read of its file (or close it, if it is not pooled)."""

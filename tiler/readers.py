@@ -25,9 +25,11 @@ from morecantile import Tile
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError, RasterioIOError
 from rio_tiler.constants import WGS84_CRS
+from rio_tiler.expression import parse_expression
 from rio_tiler.io import Reader
 from rio_tiler.io.base import BaseReader
 from rio_tiler.io.stac import DEFAULT_VALID_TYPE
+from rio_tiler.models import ImageData
 from rio_tiler.types import AssetInfo, AssetType
 from rio_tiler.utils import cast_to_sequence, normalize_bounds
 from starlette.requests import Request
@@ -40,6 +42,7 @@ from objectstore import ObjectStore
 from .budget import checkpoint
 from .datasets import dataset_pool
 from .errors import AssetNotFound, InvalidParameter, ReadTooLarge
+from .nearest import nearest_tile
 from .pointcloud import COPC_TYPE, CopcTileReader
 from .transforms import transform_bounds, web_mercator_lonlat
 
@@ -131,6 +134,7 @@ class GTiffReader(Reader):
             except (RasterioIOError, OSError) as exc:
                 raise AssetNotFound(f"cannot open {self.input!r} as GeoTIFF: {exc}") from None
             self._ctx_stack.callback(dataset_pool.give_back, key, self.dataset)
+            self._own = True
         super().__attrs_post_init__()
 
     def _check_indexes(self, kwargs: dict[str, Any]) -> None:
@@ -182,9 +186,47 @@ class GTiffReader(Reader):
                 "for a smaller area, or add overviews to the file"
             )
 
-    def tile(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
-        self._check_indexes(kwargs)
-        return super().tile(*args, **kwargs)
+    #: Whether this reader opened the dataset from ``input`` (so its overviews can be opened).
+    _own: bool = False
+
+    def tile(  # noqa: D102
+        self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None = None,
+        indexes: Any = None, expression: str | None = None, buffer: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        self._check_indexes({"indexes": indexes})
+        options = {**self.options, **kwargs}
+        if self._own and not buffer and _nearest_options(options):
+            img = self._nearest_tile(tile_x, tile_y, tile_z, tilesize, indexes, expression,
+                                     options.get("nodata"))
+            if img is not None:
+                return img
+        return super().tile(tile_x, tile_y, tile_z, tilesize, indexes=indexes,
+                            expression=expression, buffer=buffer, **kwargs)
+
+    def _nearest_tile(self, tile_x: int, tile_y: int, tile_z: int, tilesize: int | None,
+                      indexes: Any, expression: str | None, nodata: Any) -> ImageData | None:
+        """The tile through :func:`tiler.nearest.nearest_tile` (None: not applicable there).
+
+        rio-tiler's ``tile_exists`` and the pixel budget's estimate are not needed here: a
+        tile outside the file, or a source window over the budget, goes back to rio-tiler,
+        which raises for them (each cost two CRS transformations a read)."""
+        checkpoint()
+        matrix = self.tms.matrix(tile_z)
+        width = height = tilesize
+        if not tilesize:
+            width, height = matrix.tileWidth, matrix.tileHeight
+        bbox = tuple(self.tms.xy_bounds(Tile(x=tile_x, y=tile_y, z=tile_z)))
+        crs = self.tms.rasterio_crs
+        bands = parse_expression(expression) if expression else cast_to_sequence(indexes)
+        path = str(self.input)
+        img = nearest_tile(
+            self.dataset, bbox, crs, width, height, bands,  # type: ignore[arg-type]
+            nodata, lambda level: dataset_pool.borrowed(path, level), self.max_pixels)
+        if img is None:
+            return None
+        img.assets = [self.input]
+        return img.apply_expression(expression) if expression else img
 
     def part(  # noqa: D102
         self, bbox: Any, *args: Any, **kwargs: Any
@@ -220,6 +262,18 @@ class GTiffReader(Reader):
     def statistics(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         self._check_indexes(kwargs)
         return super().statistics(*args, **kwargs)
+
+
+def _nearest_options(options: dict[str, Any]) -> bool:
+    """Whether a tile read with ``options`` can take :func:`tiler.nearest.nearest_tile`:
+    nearest resampling, any nodata, and every other option unset (None, False or 0)."""
+    for name, value in options.items():
+        if name in ("resampling_method", "reproject_method"):
+            if value != "nearest":
+                return False
+        elif name != "nodata" and value not in (None, False, 0):
+            return False
+    return True
 
 
 def _guarded(info: AssetInfo, allow: AllowList) -> AssetInfo:

@@ -114,8 +114,11 @@ class TilerSettings(BaseSettings):
         description="How long an unused GeoTIFF handle stays open (a deleted object's disk space "
         "is freed at the latest that long after its last tile).",
     )
-    read_threads: int = Field(
-        default=8, ge=1, description="Threads reading the assets of one item/mosaic in parallel."
+    read_threads: int | None = Field(
+        default=None, ge=1,
+        description="Threads reading the assets of one item/mosaic in parallel (default: the "
+        "CPU count when every store is a local folder, whose reads are CPU- and GIL-bound, so "
+        "more threads only add hand-offs; 8 with S3, whose reads wait on the network).",
     )
     db_min_conn: int = Field(default=1, ge=1)
     db_max_conn: int = Field(default=10, ge=1)

@@ -12,19 +12,18 @@ benchmark's own store and registered as an item; eleven copies make a 10-item se
   first, pgstac's ``exitwhenfull``/``skipcovered`` on): pgstac stops at the first item that
   covers the tile, so one item is read.
 
-Why ``mosaic10_vs_item_ratio`` (every item read) stays above 2x on a 2-core machine: an item
-tile is one read plus the PNG encoding (~7 ms at GDAL's default zlib level) plus serving; the
-mosaic does ten reads, then a masked mean over ten arrays (~4 ms) and the same encoding. Reads
-run in a shared pool and GDAL releases the GIL while it decodes and warps, but creating each
-read's WarpedVRT and the Python around it do not, so ten reads take ~25-30 ms on two cores
-whatever the pool's size (1, 2, 3 or 8 threads measured within 10 % of each other). Two
-changes took the figure from 3.5-3.9 to 2.9: GeoTIFF handles kept open between reads
-(``tiler/datasets.py``: GDAL's block cache then serves the next tile instead of decompressing
-again; 5.8 -> 2.9 ms a read in-process) and memoized CRS arithmetic (``tiler/transforms.py``:
-~1.2 ms of GIL-held work per read). The figure that holds is ``mosaic_default_vs_item_ratio``
-(<= 2x): with pgstac's shortcuts, items hidden under the first full one are skipped instead of
-read, and items whose footprint misses the tile never reach the reader (pgstac's geometry
-search).
+What ``mosaic10_vs_item_ratio`` (every item read) costs: an item tile is one read plus the
+PNG encoding (~7-12 ms at GDAL's default zlib level: most of the tile) plus serving; the mosaic
+does ten reads, a mean over ten arrays and the same encoding. The reads were GIL-bound
+(rio-tiler's per-read WarpedVRT; ten reads took as long on 8 threads as on 1), which kept the
+figure at 3.5-3.9. What took it under 2: GeoTIFF handles kept open between reads
+(``tiler/datasets.py``: GDAL's block cache serves the next tile; 3.7 -> 3.5), memoized CRS
+arithmetic (``tiler/transforms.py``; -> 2.9), nearest-neighbour reads without a per-read
+WarpedVRT (``tiler/nearest.py``: ~1 ms a read instead of 4.5-15), the mean as a running sum
+(``tiler/pixel_selection.py``: numpy.ma's stacked mean was ~11 ms) and, for a local store, as
+many read threads as cores (more only added GIL hand-offs): 1.8. ``mosaic_default_vs_item_ratio``
+is the tile a map client gets: pgstac's shortcuts skip items hidden under the first full one,
+and items whose footprint misses the tile never reach the reader (pgstac's geometry search).
 
 Both sides are warmed first and then measured in alternation. The last line is one JSON object.
 
