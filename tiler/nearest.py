@@ -110,25 +110,43 @@ def _interpolate(h: NDArray[np.float64], grid: NDArray[np.float64],
     return out
 
 
-def _source_grid(
-    tr: Transformer, bounds: tuple[float, float, float, float], width: int, height: int,
-    step: int, t: Any,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
-    """Full-resolution source pixel coordinates (columns, rows) of the tile's points every
-    ``step`` output pixels, and how far bilinear interpolation between them is from the exact
-    position at the cells' centres (in source pixels); None where the projection fails."""
+@lru_cache(maxsize=1024)
+def _projected(
+    dst_crs: CRS, src_crs: CRS, bounds: tuple[float, float, float, float], width: int,
+    height: int, step: int,
+) -> tuple[NDArray[np.float64], ...] | None:
+    """The tile's points every ``step`` output pixels and the cells' centres, in ``src_crs``
+    (x, y of each); None where the projection fails. Remembered (~9 KB each): a mosaic's items
+    in one UTM zone, and the tiles a map asks for again, share them."""
     left, bottom, right, top = bounds
     xs = np.linspace(left, right, math.ceil(width / step) + 1)
     ys = np.linspace(top, bottom, math.ceil(height / step) + 1)
     cx, cy = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
+    tr = _transformer(dst_crs, src_crs)
     try:
         sx, sy = tr.transform(*np.meshgrid(xs, ys), errcheck=True)
         ex, ey = tr.transform(*np.meshgrid(cx, cy), errcheck=True)
     except Exception:  # noqa: BLE001  # pyproj raises ProjError and others: rio-tiler decides
         return None
-    sx, sy, ex, ey = (np.asarray(a) for a in (sx, sy, ex, ey))
-    if not all(np.isfinite(a).all() for a in (sx, sy, ex, ey)):
+    out = tuple(np.asarray(a, dtype=np.float64) for a in (sx, sy, ex, ey))
+    if not all(np.isfinite(a).all() for a in out):
         return None
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def _source_grid(
+    dst_crs: CRS, src_crs: CRS, bounds: tuple[float, float, float, float], width: int,
+    height: int, step: int, t: Any,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float] | None:
+    """Full-resolution source pixel coordinates (columns, rows) of the tile's points every
+    ``step`` output pixels, and how far bilinear interpolation between them is from the exact
+    position at the cells' centres (in source pixels); None where the projection fails."""
+    points = _projected(dst_crs, src_crs, bounds, width, height, step)
+    if points is None:
+        return None
+    sx, sy, ex, ey = points
     gcol = (sx - t.c) / t.a
     grow = (sy - t.f) / t.e
 
@@ -189,11 +207,10 @@ def nearest_tile(
     if not idx or not _plain(ds, idx) or ds.crs == dst_crs:
         return None
     nodata = ds.nodata if nodata is None else nodata
-    tr = _transformer(dst_crs, ds.crs)
     t = ds.transform
     level = -2
     for step in GRID_STEPS:
-        grid = _source_grid(tr, bounds, width, height, step, t)
+        grid = _source_grid(dst_crs, ds.crs, bounds, width, height, step, t)
         if grid is None:
             return None
         gcol, grow, error = grid
