@@ -204,7 +204,9 @@ def nearest_tile(
     """
     idx = list(indexes) if indexes else [
         i for i, ci in enumerate(ds.colorinterp, 1) if ci != ColorInterp.alpha]
-    if not idx or not _plain(ds, idx) or ds.crs == dst_crs:
+    if not idx or not 1 <= min(idx) <= max(idx) <= ds.count:
+        return None  # rio-tiler raises its own error for bands the file lacks
+    if not _plain(ds, idx) or ds.crs == dst_crs:
         return None
     nodata = ds.nodata if nodata is None else nodata
     t = ds.transform

@@ -176,6 +176,11 @@ def test_the_reader_keeps_rio_tilers_contract(
         assert ours.tile(t.x, t.y, t.z, resampling_method="bilinear").array.shape == (3, 256, 256)
         with pytest.raises(TileOutsideBounds):
             ours.tile(0, 0, 10)
+        # a band the file lacks in an expression: rio-tiler's own error, as before
+        with pytest.raises(Exception) as theirs_error:
+            theirs.tile(t.x, t.y, t.z, expression="b9")
+        with pytest.raises(theirs_error.type):
+            ours.tile(t.x, t.y, t.z, expression="b9")
     monkeypatch.setattr(GTiffReader, "max_pixels", 1000)
     with GTiffReader(str(path)) as small, pytest.raises(ReadTooLarge):
         small.tile(t.x, t.y, t.z)
