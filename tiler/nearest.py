@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -48,9 +48,13 @@ GRID_STEPS = (16, 8, 4)
 #: Largest error of the interpolated source position, in pixels of the level read, measured
 #: at the grid cells' centres (GDAL's warper allows 0.125 by default).
 MAX_ERROR_PX = 0.05
-#: A source window larger than this many times the output is left to rio-tiler (and its
-#: budget): it happens only where the projection folds the tile (poles, antimeridian).
-MAX_WINDOW_FACTOR = 16
+#: A source window larger than this many times the output, or than ``MAX_WINDOW_BYTES``, is
+#: left to rio-tiler (and its budget), which warps block by block instead of holding the
+#: window: with an overview at every factor of 2 a window is at most ~4x the output; larger
+#: ones come from files without overviews seen from far away, or where the projection folds
+#: the tile (poles, antimeridian).
+MAX_WINDOW_FACTOR = 8
+MAX_WINDOW_BYTES = 64 * 1024 * 1024
 
 _local = threading.local()
 
@@ -229,7 +233,7 @@ def nearest_tile(
         return None  # a projection too curved here for a grid: GDAL's warper does it
     w, _ = _weights(width, step)
     h, _ = _weights(height, step)
-    with open_overview(level) if level >= 0 else _borrowed(ds) as src:
+    with open_overview(level) if level >= 0 else nullcontext(ds) as src:
         sxf, syf = src.width / ds.width, src.height / ds.height
         if level >= 0:
             gcol = gcol * sxf
@@ -238,7 +242,9 @@ def nearest_tile(
         c1 = min(int(math.floor(gcol.max())) + 2, src.width)
         r0 = max(int(math.floor(grow.min())) - 1, 0)
         r1 = min(int(math.floor(grow.max())) + 2, src.height)
-        if (c1 - c0) * (r1 - r0) > min(MAX_WINDOW_FACTOR * width * height, max_pixels):
+        pixels = (c1 - c0) * (r1 - r0)
+        if (pixels > min(MAX_WINDOW_FACTOR * width * height, max_pixels)
+                or pixels * len(idx) * np.dtype(src.dtypes[0]).itemsize > MAX_WINDOW_BYTES):
             return None
         window = Window(c0, r0, c1 - c0, r1 - r0)
         values = src.read(idx, window=window)
@@ -275,19 +281,6 @@ def nearest_tile(
         mask |= outside
         data[:, outside] = np.asarray(0 if nodata is None else nodata).astype(data.dtype)
     return _image(ds, np.ma.MaskedArray(data, mask=mask), bounds, dst_crs, idx, nodata)
-
-
-class _borrowed(AbstractContextManager[DatasetReader]):
-    """``ds`` as a context manager that does not close it."""
-
-    def __init__(self, ds: DatasetReader) -> None:
-        self.ds = ds
-
-    def __enter__(self) -> DatasetReader:
-        return self.ds
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _image(ds: DatasetReader, data: np.ma.MaskedArray, bounds: tuple[float, float, float, float],

@@ -40,7 +40,6 @@ class RunningMean(MosaicMethodBase):
             self._count = np.zeros(array.shape, dtype=np.int32)
         np.add(self._sum, array.data, out=self._sum, where=valid, casting="unsafe")
         self._count += valid
-        self.mosaic = self._sum  # type: ignore[assignment]  # only "not None" is looked at
 
     @property
     def data(self) -> np.ma.MaskedArray | None:

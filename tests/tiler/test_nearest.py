@@ -21,6 +21,7 @@ from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.mosaic.methods.defaults import MeanMethod
 
+import tiler.nearest
 from tests.samples import S2_DIR, SHARED_DATA
 from tiler.errors import ReadTooLarge
 from tiler.nearest import MAX_ERROR_PX, nearest_tile, overview_level
@@ -129,7 +130,8 @@ def test_a_file_without_nodata_is_masked_outside_only_and_by_its_mask_band(
         assert img.array.mask.any()
 
 
-def test_cases_it_does_not_handle_go_back_to_rio_tiler(tmp_path: Path) -> None:
+def test_cases_it_does_not_handle_go_back_to_rio_tiler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bounds = tuple(TMS.xy_bounds(_tiles(B04, (10,))[0]))
     with rasterio.open(B04) as ds:
         # same CRS (rio-tiler reads a window without warping), a tile outside, a window
@@ -138,6 +140,10 @@ def test_cases_it_does_not_handle_go_back_to_rio_tiler(tmp_path: Path) -> None:
         far = tuple(TMS.xy_bounds(morecantile.Tile(0, 0, 10)))
         assert nearest_tile(ds, far, WM, 256, 256, None, None, _opener(B04), 10**9) is None
         assert nearest_tile(ds, bounds, WM, 256, 256, None, None, _opener(B04), 100) is None
+        # a window over the memory bound (a far view of a file without overviews)
+        assert nearest_tile(ds, bounds, WM, 256, 256, None, None, _opener(B04), 10**9)
+        monkeypatch.setattr(tiler.nearest, "MAX_WINDOW_BYTES", 1000)
+        assert nearest_tile(ds, bounds, WM, 256, 256, None, None, _opener(B04), 10**9) is None
     alpha = tmp_path / "alpha.tif"
     with rasterio.open(RGB) as src:
         profile = {**src.profile, "count": 4, "nodata": None}
